@@ -1,0 +1,19 @@
+package main
+
+import (
+	_ "github.com/anatol/luks.go"
+	_ "github.com/go-jose/go-jose/v4"
+	_ "github.com/google/go-configfs-tsm/report"
+	_ "github.com/google/go-sev-guest/abi"
+	_ "github.com/google/go-sev-guest/client"
+	_ "github.com/google/go-sev-guest/testing"
+	_ "github.com/google/go-sev-guest/validate"
+	_ "github.com/google/go-sev-guest/verify"
+	_ "github.com/google/go-tpm/tpm2"
+	_ "github.com/u-root/u-root/pkg/cpio"
+	_ "github.com/u-root/u-root/pkg/kmodule"
+	_ "github.com/u-root/u-root/pkg/mount"
+	_ "sigs.k8s.io/yaml"
+)
+
+func main() {}

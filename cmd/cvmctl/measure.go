@@ -1,0 +1,122 @@
+package main
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/cvminit/cvminit/initramfs/launch"
+)
+
+// usageError marks bad command-line input (exit status 2).
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
+
+// measureArgs are the flags of cvmctl measure, mirroring sev-snp-measure.
+type measureArgs struct {
+	mode, ovmf, vmm, features, format   string
+	vcpuType, vcpuSig                   string
+	family, model, stepping             uint
+	kernel, initrd, appendLine, ovmfSHA string
+	vcpus                               int
+	set                                 map[string]bool
+}
+
+func newMeasureFlags(a *measureArgs) *flag.FlagSet {
+	fs := flag.NewFlagSet("cvmctl measure", flag.ContinueOnError)
+	fs.StringVar(&a.mode, "mode", "snp", "snp, or snp:ovmf-hash to print only the OVMF pages' digest")
+	fs.StringVar(&a.ovmf, "ovmf", "", "OVMF firmware image (required)")
+	fs.IntVar(&a.vcpus, "vcpus", 1, "number of vCPUs")
+	fs.StringVar(&a.vcpuType, "vcpu-type", "", "QEMU vCPU type: "+strings.Join(launch.VCPUTypes(), ", "))
+	fs.StringVar(&a.vcpuSig, "vcpu-sig", "", "vCPU signature, CPUID(1).EAX (e.g. 0x800f12)")
+	fs.UintVar(&a.family, "vcpu-family", 0, "vCPU family (with --vcpu-model, --vcpu-stepping)")
+	fs.UintVar(&a.model, "vcpu-model", 0, "vCPU model")
+	fs.UintVar(&a.stepping, "vcpu-stepping", 0, "vCPU stepping")
+	fs.StringVar(&a.vmm, "vmm-type", string(launch.VMMQEMU), "hypervisor: qemu, ec2 or gce")
+	fs.StringVar(&a.features, "guest-features", "0x21", "SEV_FEATURES of the VMSA (0x1 SNP, 0x21 SNP+DebugSwap)")
+	fs.StringVar(&a.kernel, "kernel", "", "direct-boot kernel to measure (needs an AmdSev OVMF)")
+	fs.StringVar(&a.initrd, "initrd", "", "initrd to measure (with --kernel)")
+	fs.StringVar(&a.appendLine, "append", "", "kernel command line to measure (with --kernel)")
+	fs.StringVar(&a.ovmfSHA, "snp-ovmf-hash", "", "precomputed OVMF digest (hex) replacing the OVMF pages")
+	fs.StringVar(&a.format, "output-format", "hex", "hex or base64")
+	return fs
+}
+
+// runMeasure implements cvmctl measure: it prints the launch digest alone on stdout.
+func runMeasure(args []string, stdout, stderr io.Writer) int {
+	a := &measureArgs{}
+	fs := newMeasureFlags(a)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stderr)
+			fmt.Fprintln(stderr, "usage: cvmctl measure --ovmf FILE [flags]\n\nflags:")
+			fs.PrintDefaults()
+			return 0
+		}
+		return fail(stderr, usageError{err.Error()})
+	}
+	if fs.NArg() > 0 {
+		return fail(stderr, usagef("unexpected argument %q", fs.Arg(0)))
+	}
+	a.set = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { a.set[f.Name] = true })
+	out, err := a.run()
+	if err != nil {
+		return fail(stderr, err)
+	}
+	fmt.Fprintln(stdout, out)
+	return 0
+}
+
+func fail(stderr io.Writer, err error) int {
+	fmt.Fprintf(stderr, "cvmctl measure: %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
+	if errors.As(err, new(usageError)) {
+		return 2
+	}
+	return 1
+}
+
+// run validates the flags, reads the files and returns the formatted digest.
+func (a *measureArgs) run() (string, error) {
+	if a.format != "hex" && a.format != "base64" {
+		return "", usagef("--output-format %q: want hex or base64", a.format)
+	}
+	if a.ovmf == "" {
+		return "", usagef("missing --ovmf FILE")
+	}
+	var d [48]byte
+	switch a.mode {
+	case "snp:ovmf-hash":
+		img, err := os.ReadFile(a.ovmf)
+		if err != nil {
+			return "", err
+		}
+		if d, err = launch.OVMFDigest(img); err != nil {
+			return "", fmt.Errorf("%s: %w", a.ovmf, err)
+		}
+	case "snp":
+		o, err := a.options()
+		if err != nil {
+			return "", err
+		}
+		if d, err = launch.Digest(o); err != nil {
+			return "", fmt.Errorf("%s: %w", a.ovmf, err)
+		}
+	default:
+		return "", usagef("--mode %q: want snp or snp:ovmf-hash", a.mode)
+	}
+	if a.format == "base64" {
+		return base64.StdEncoding.EncodeToString(d[:]), nil
+	}
+	return hex.EncodeToString(d[:]), nil
+}

@@ -1,0 +1,130 @@
+package broker
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/cvminit/cvminit/agent/kbs"
+)
+
+// Session errors; each maps to a refusal the guest sees as 401.
+var (
+	ErrNoSession      = errors.New("no such session")
+	ErrSessionExpired = errors.New("session expired")
+	ErrNonceUsed      = errors.New("nonce already used")
+	ErrNotAttested    = errors.New("session not attested")
+	ErrTooManyOpen    = errors.New("too many open sessions")
+)
+
+// session is one RCAR exchange: a nonce handed out by /auth, consumed by
+// exactly one /attest, then (on success) the key the resource is sealed to.
+type session struct {
+	nonce    string
+	expires  time.Time
+	consumed bool
+	attested bool
+	teeKey   kbs.JWK
+}
+
+// sessions holds the open sessions. Nonces live nonceTTL; an attested session
+// lives attestedTTL from its attestation.
+type sessions struct {
+	mu          sync.Mutex
+	m           map[string]*session
+	now         func() time.Time
+	nonceTTL    time.Duration
+	attestedTTL time.Duration
+	max         int
+}
+
+func newSessions(now func() time.Time, nonceTTL, attestedTTL time.Duration, max int) *sessions {
+	return &sessions{m: map[string]*session{}, now: now, nonceTTL: nonceTTL, attestedTTL: attestedTTL, max: max}
+}
+
+// open creates a session with a fresh 32-byte nonce and returns its id and nonce.
+func (s *sessions) open() (id, nonce string, err error) {
+	var n [32]byte
+	var i [16]byte
+	if _, err := rand.Read(n[:]); err != nil {
+		return "", "", err
+	}
+	if _, err := rand.Read(i[:]); err != nil {
+		return "", "", err
+	}
+	id, nonce = hex.EncodeToString(i[:]), base64.StdEncoding.EncodeToString(n[:])
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gc()
+	if len(s.m) >= s.max {
+		return "", "", ErrTooManyOpen
+	}
+	s.m[id] = &session{nonce: nonce, expires: s.now().Add(s.nonceTTL)}
+	return id, nonce, nil
+}
+
+// consume marks the nonce of session id used and returns it. It fails when the
+// session is unknown, expired or its nonce was consumed before, so a report can
+// be presented at most once.
+func (s *sessions) consume(id string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss, err := s.live(id)
+	if err != nil {
+		return "", err
+	}
+	if ss.consumed {
+		return "", ErrNonceUsed
+	}
+	ss.consumed = true
+	return ss.nonce, nil
+}
+
+// attest records a successful attestation and the key resources are sealed to.
+func (s *sessions) attest(id string, key kbs.JWK) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ss, ok := s.m[id]; ok {
+		ss.attested, ss.teeKey = true, key
+		ss.expires = s.now().Add(s.attestedTTL)
+	}
+}
+
+// key returns the attested tee key of session id.
+func (s *sessions) key(id string) (kbs.JWK, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss, err := s.live(id)
+	if err != nil {
+		return kbs.JWK{}, err
+	}
+	if !ss.attested {
+		return kbs.JWK{}, ErrNotAttested
+	}
+	return ss.teeKey, nil
+}
+
+func (s *sessions) live(id string) (*session, error) {
+	ss, ok := s.m[id]
+	if !ok {
+		return nil, ErrNoSession
+	}
+	if !s.now().Before(ss.expires) {
+		delete(s.m, id)
+		return nil, ErrSessionExpired
+	}
+	return ss, nil
+}
+
+// gc drops expired sessions; the caller holds mu.
+func (s *sessions) gc() {
+	now := s.now()
+	for id, ss := range s.m {
+		if !now.Before(ss.expires) {
+			delete(s.m, id)
+		}
+	}
+}

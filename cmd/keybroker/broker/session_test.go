@@ -1,0 +1,83 @@
+package broker
+
+import (
+	"encoding/base64"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/cvminit/cvminit/agent/kbs"
+)
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { return c.t }
+
+func TestSessionNonceSingleUse(t *testing.T) {
+	c := &clock{t: time.Unix(1e9, 0)}
+	s := newSessions(c.now, 30*time.Second, time.Minute, 10)
+	id, nonce, err := s.open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raw, err := base64.StdEncoding.DecodeString(nonce); err != nil || len(raw) != 32 {
+		t.Fatalf("nonce %q: want std base64 of 32 bytes (err %v)", nonce, err)
+	}
+	got, err := s.consume(id)
+	if err != nil || got != nonce {
+		t.Fatalf("consume = %q, %v; want %q", got, err, nonce)
+	}
+	if _, err := s.consume(id); !errors.Is(err, ErrNonceUsed) {
+		t.Fatalf("second consume: %v, want ErrNonceUsed", err)
+	}
+	if _, err := s.key(id); !errors.Is(err, ErrNotAttested) {
+		t.Fatalf("key before attest: %v, want ErrNotAttested", err)
+	}
+	s.attest(id, kbs.JWK{Kty: "EC", X: "x"})
+	if k, err := s.key(id); err != nil || k.X != "x" {
+		t.Fatalf("key after attest = %+v, %v", k, err)
+	}
+}
+
+func TestSessionExpiry(t *testing.T) {
+	c := &clock{t: time.Unix(1e9, 0)}
+	s := newSessions(c.now, 30*time.Second, time.Minute, 10)
+	id, _, _ := s.open()
+	c.t = c.t.Add(30 * time.Second)
+	if _, err := s.consume(id); !errors.Is(err, ErrSessionExpired) {
+		t.Fatalf("consume after ttl: %v, want ErrSessionExpired", err)
+	}
+	if _, err := s.consume("nope"); !errors.Is(err, ErrNoSession) {
+		t.Fatalf("unknown session: %v, want ErrNoSession", err)
+	}
+}
+
+func TestSessionCap(t *testing.T) {
+	c := &clock{t: time.Unix(1e9, 0)}
+	s := newSessions(c.now, time.Second, time.Minute, 2)
+	for i := 0; i < 2; i++ {
+		if _, _, err := s.open(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := s.open(); !errors.Is(err, ErrTooManyOpen) {
+		t.Fatalf("third open: %v, want ErrTooManyOpen", err)
+	}
+	c.t = c.t.Add(2 * time.Second) // expired sessions make room
+	if _, _, err := s.open(); err != nil {
+		t.Fatalf("open after expiry: %v", err)
+	}
+}
+
+func TestValidateResourcePath(t *testing.T) {
+	for _, p := range []string{"default/disk/root", "a/b/c.key", "r-1/t_2/x.y"} {
+		if err := ValidateResourcePath(p); err != nil {
+			t.Errorf("%q: %v", p, err)
+		}
+	}
+	for _, p := range []string{"", "a/b", "a/b/c/d", "a//c", "../b/c", "a/./c", "a/b/c d", "a/b/%2e%2e", "a/b/ü"} {
+		if err := ValidateResourcePath(p); err == nil {
+			t.Errorf("%q accepted", p)
+		}
+	}
+}

@@ -20,6 +20,7 @@ func commands() map[string]command {
 	return map[string]command{
 		"measure": {"compute the SEV-SNP launch digest", runMeasure},
 		"report":  {"verify an SNP attestation report (report verify ...)", runReport},
+		"probe":   {"play a guest against a key broker through the SNP emulator", runProbe},
 	}
 }
 

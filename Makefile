@@ -9,7 +9,7 @@ COMMANDS   := cvmctl keybroker snpemu
 # Debian packages each target needs; hack/deps.sh installs the missing ones as
 # root and prints the apt-get line otherwise.
 PKGS_BUILD := ca-certificates
-PKGS_TEST  := $(PKGS_BUILD)
+PKGS_TEST  := $(PKGS_BUILD) apt dpkg
 PKGS_DEMO  := $(PKGS_BUILD) apt dpkg
 
 .PHONY: all help build test unit lint demo bench assets deps-test deps-demo clean
@@ -42,12 +42,13 @@ lint:
 unit:
 	$(GO) test -count=1 ./...
 
-test: deps-test lint unit
+test: deps-test assets lint unit
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./initramfs/launch/ ./cmd/keybroker/broker/ | tee $(BUILD)/bench.txt
+	@mkdir -p $(BUILD)
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./initramfs/launch/ ./cmd/keybroker/... | tee $(BUILD)/bench.txt
 
-assets: deps-demo
+assets: deps-test
 	@hack/assets.sh $(ASSETS)
 
 demo: deps-demo build assets

@@ -1,4 +1,8 @@
-package main
+//go:build tools
+
+// Package tools pins modules the project depends on but does not import yet
+// (go-tpm for the vTPM step), so `go mod tidy` keeps them at the reviewed versions.
+package tools
 
 import (
 	_ "github.com/anatol/luks.go"
@@ -15,5 +19,3 @@ import (
 	_ "github.com/u-root/u-root/pkg/mount"
 	_ "sigs.k8s.io/yaml"
 )
-
-func main() {}

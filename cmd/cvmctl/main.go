@@ -18,9 +18,10 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"measure": {"compute the SEV-SNP launch digest", runMeasure},
-		"report":  {"verify an SNP attestation report (report verify ...)", runReport},
-		"probe":   {"play a guest against a key broker through the SNP emulator", runProbe},
+		"measure":   {"compute the SEV-SNP launch digest", runMeasure},
+		"initramfs": {"build the reproducible cvminit initramfs (initramfs build ...)", runInitramfs},
+		"report":    {"verify an SNP attestation report (report verify ...)", runReport},
+		"probe":     {"play a guest against a key broker through the SNP emulator", runProbe},
 	}
 }
 

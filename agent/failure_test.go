@@ -1,0 +1,186 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cvminit/cvminit/agent/config"
+	"github.com/cvminit/cvminit/agent/kbs"
+	"github.com/cvminit/cvminit/agent/klog"
+)
+
+func TestFailures(t *testing.T) {
+	tests := []struct {
+		name  string
+		step  string
+		code  klog.Code
+		setup func(h *harness)
+		// forbidden are call prefixes of later steps that must not appear.
+		forbidden []string
+	}{
+		{"setup mount fails", "mounts", klog.CodeSetupFailed,
+			func(h *harness) { h.f.mountErr = map[string]error{"/sys": errors.New("ENODEV")} },
+			[]string{"mount devtmpfs", "load"}},
+		{"config missing", "config", klog.CodeConfigInvalid,
+			func(h *harness) { h.f.files = map[string][]byte{} }, []string{"load", "net"}},
+		{"config invalid", "config", klog.CodeConfigInvalid,
+			func(h *harness) { h.f.files = map[string][]byte{config.Path: []byte(`{"version":1,"shell":true}`)} },
+			[]string{"load", "net"}},
+		{"module load fails", "modules", klog.CodeModulesFailed,
+			func(h *harness) { h.f.modErr = map[string]error{"/lib/modules/dm-crypt.ko": errors.New("ENOEXEC")} },
+			[]string{"net", "attest"}},
+		{"network fails", "network", klog.CodeNetworkDown,
+			func(h *harness) { h.f.netErr = errors.New("no DHCP offer") }, []string{"attest", "broker"}},
+		{"provider missing", "attest", klog.CodeAttestUnavailable,
+			func(h *harness) { h.f.openErr = errors.New("port not found") }, []string{"broker"}},
+		{"report fails", "attest", klog.CodeAttestUnavailable,
+			func(h *harness) { h.f.reportErr = errors.New("emulator status 5") }, []string{"broker"}},
+		{"debug policy", "attest", klog.CodeAttestDebugPolicy,
+			func(h *harness) { h.f.debugBit = true }, []string{"broker"}},
+		{"broker refuses", "key", klog.CodeKeyRefused,
+			func(h *harness) {
+				h.f.keyErr = fmt.Errorf("getting resource: %w", kbs.ErrRefused)
+			}, []string{"list", "unlock"}},
+		{"broker unreachable", "key", klog.CodeBrokerUnreachable,
+			func(h *harness) { h.f.keyErr = fmt.Errorf("getting resource: %w after 2 attempts", kbs.ErrUnreachable) },
+			[]string{"list", "unlock"}},
+		{"broker protocol", "key", klog.CodeBrokerProtocol,
+			func(h *harness) { h.f.keyErr = fmt.Errorf("%w: resource: bad JWE", kbs.ErrProtocol) },
+			[]string{"list", "unlock"}},
+		{"empty key", "key", klog.CodeBrokerProtocol,
+			func(h *harness) { h.f.key = nil }, []string{"list", "unlock"}},
+		{"disk ambiguous", "disk", klog.CodeDiskNotFound,
+			func(h *harness) { h.f.disks["vdc"] = h.f.disks["vda"] }, []string{"unlock"}},
+		{"header rejected", "unlock", klog.CodeHeaderRejected,
+			func(h *harness) {
+				h.f.disks["vda"] = luksFixture(testUUID, func(j map[string]any) {
+					j["segments"].(map[string]any)["0"].(map[string]any)["encryption"] = "cipher_null-ecb"
+				})
+			}, []string{"unlock", "mount ext4"}},
+		{"unlock fails", "unlock", klog.CodeUnlockFailed,
+			func(h *harness) { h.f.unlockErr = errors.New("passphrase does not match") }, []string{"mount ext4"}},
+		{"mount fails", "mount", klog.CodeMountFailed,
+			func(h *harness) { h.f.mountErr = map[string]error{"/newroot": errors.New("EINVAL")} },
+			[]string{"check", "switchroot"}},
+		{"new root lacks /run", "switchroot", klog.CodeSwitchRootFailed,
+			func(h *harness) { h.f.checkErr = errors.New("/newroot/run: no such directory") }, []string{"switchroot"}},
+		{"panic in a step", "network", klog.CodeInternal,
+			func(h *harness) { h.f.netHook = func(context.Context) { panic("boom") } }, []string{"attest"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			tt.setup(h)
+			checkFailure(t, h, h.run(), tt.step, tt.code, tt.forbidden)
+		})
+	}
+}
+
+// checkFailure asserts the whole failure policy: the code, exactly one
+// final line, no step after the failing one, the key wiped, power off.
+func checkFailure(t *testing.T, h *harness, err error, step string, code klog.Code, forbidden []string) {
+	t.Helper()
+	var be *BootError
+	if !errors.As(err, &be) || be.Code != code || be.Step != step {
+		t.Fatalf("Run = %v, want BootError %s in step %s\nconsole:\n%s", err, code, step, h.console)
+	}
+	finals := h.finals()
+	if len(finals) != 1 || finals[0].OK || finals[0].Code != code || finals[0].Step != step {
+		t.Errorf("final lines = %+v, want one FAIL %s step=%s", finals, code, step)
+	}
+	if info, _ := code.Info(); len(finals) == 1 && !strings.HasPrefix(finals[0].Hint, info.Meaning+": ") {
+		t.Errorf("hint %q does not open with the code's meaning", finals[0].Hint)
+	}
+	steps := h.steps()
+	names := stepNames()
+	if n := len(steps); n == 0 || steps[n-1].Name != step || steps[n-1].Status != klog.StepFail {
+		t.Errorf("step lines = %+v, want the last to be %s failing", steps, step)
+	}
+	for i, s := range steps {
+		if s.Name != names[i] {
+			t.Errorf("step line %d = %s, want %s", i, s.Name, names[i])
+		}
+	}
+	for _, p := range forbidden {
+		if h.f.called(p) {
+			t.Errorf("a later step ran: %q called", p)
+		}
+	}
+	checkWiped(t, h.f)
+	if !h.f.called("poweroff") || h.f.called("switchroot") {
+		t.Errorf("calls %v: want poweroff and no switch_root", h.f.hardwareCalls())
+	}
+}
+
+func TestKeyRefusedHint(t *testing.T) {
+	h := newHarness(t)
+	se := &kbs.StatusError{Step: "attest", Status: 401, Info: kbs.ErrorInfo{Detail: "measurement not in policy"}}
+	h.f.keyErr = fmt.Errorf("getting resource default/disk/root: %w: %w", kbs.ErrRefused, se)
+	_ = h.run()
+	want := `CVMINIT-STATUS v1 FAIL code=KEY_REFUSED step=key hint="broker refused the key: measurement not in policy"`
+	if !strings.Contains(h.console.String(), "\n"+want+"\n") {
+		t.Errorf("console lacks the DESIGN.md line %q:\n%s", want, h.console)
+	}
+}
+
+func TestDiskNeverAppears(t *testing.T) {
+	h := newHarness(t)
+	h.cfg.Boot.Deadline = config.Duration(time.Second)
+	h.cfg.Broker.Timeout = config.Duration(time.Second)
+	h.f.disks = map[string][]byte{"vdb": make([]byte, 8192)}
+	t0 := time.Now()
+	err := h.run()
+	if d := time.Since(t0); d > 1500*time.Millisecond {
+		t.Errorf("failure took %s, deadline 1s", d)
+	}
+	checkFailure(t, h, err, "disk", klog.CodeDiskNotFound, []string{"unlock"})
+}
+
+func TestDeadlineExceeded(t *testing.T) {
+	h := newHarness(t)
+	h.cfg.Boot.Deadline = config.Duration(time.Second)
+	h.cfg.Broker.Timeout = config.Duration(time.Second)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	h.f.netHook = func(context.Context) { <-release } // ignores its context
+	t0 := time.Now()
+	err := h.run()
+	if d := time.Since(t0); d > 1500*time.Millisecond {
+		t.Errorf("failure took %s, deadline 1s", d)
+	}
+	checkFailure(t, h, err, "network", klog.CodeDeadlineExceeded, []string{"attest"})
+}
+
+func TestSwitchRootFailsAfterOK(t *testing.T) {
+	h := newHarness(t)
+	h.f.switchErr = errors.New("ENOEXEC")
+	err := h.run()
+	var be *BootError
+	if !errors.As(err, &be) || be.Code != klog.CodeSwitchRootFailed {
+		t.Fatalf("Run = %v, want SWITCH_ROOT_FAILED", err)
+	}
+	if finals := h.finals(); len(finals) != 1 || !finals[0].OK {
+		t.Errorf("final lines = %+v, want only the OK line", finals)
+	}
+	if !h.f.called("poweroff") {
+		t.Error("no power off after exec failed")
+	}
+}
+
+func TestFailurePolicyFromConfig(t *testing.T) {
+	h := newHarness(t)
+	h.cfg.Boot.OnFailure = "reboot"
+	h.cfg.Boot.FailureDelay = config.Duration(3 * time.Second)
+	h.f.netErr = errors.New("down")
+	_ = h.run()
+	if !h.f.called("reboot") || h.f.called("poweroff") {
+		t.Errorf("calls %v: want reboot only", h.f.hardwareCalls())
+	}
+	if len(h.f.sleeps) == 0 || h.f.sleeps[len(h.f.sleeps)-1] != 3*time.Second {
+		t.Errorf("sleeps %v: want the 3s failure delay last", h.f.sleeps)
+	}
+}

@@ -1,0 +1,220 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"io/fs"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cvminit/cvminit/agent/config"
+	"github.com/cvminit/cvminit/agent/kbs"
+	"github.com/cvminit/cvminit/agent/secret"
+	"github.com/cvminit/cvminit/agent/snp"
+)
+
+// fake implements every Sys interface (and snp.Provider, KeyFetcher) in
+// memory and records the calls made, in order.
+type fake struct {
+	mu    sync.Mutex
+	calls []string
+
+	files     map[string][]byte
+	mountErr  map[string]error // by target
+	modErr    map[string]error // by path
+	netErr    error
+	netHook   func(ctx context.Context) // runs inside Configure (block, panic)
+	openErr   error
+	reportErr error
+	debugBit  bool
+	keyErr    error
+	key       []byte
+	keyBuf    *secret.Buffer // the buffer handed to the agent
+	keyBytes  []byte         // its backing array, to check the wipe
+	disks     map[string][]byte
+	unlockErr error
+	checkErr  error
+	switchErr error
+
+	keyLenAtSwitch int
+	sleeps         []time.Duration
+}
+
+func (f *fake) record(format string, args ...any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, fmt.Sprintf(format, args...))
+}
+
+func (f *fake) called(prefix string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.calls {
+		if strings.HasPrefix(c, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *fake) sys() Sys {
+	return Sys{Mounter: f, Logs: f, Files: f, Modules: f, Net: f, Attest: f, Brokers: f, Blocks: f,
+		Unlocker: f, Switcher: f, Power: f, Clock: f}
+}
+
+func (f *fake) MkdirAll(p string, _ fs.FileMode) error { f.record("mkdir %s", p); return nil }
+
+func (f *fake) Mount(m Mount) error {
+	f.record("mount %s %s %s", m.FSType, m.Source, m.Target)
+	return f.mountErr[m.Target]
+}
+
+func (f *fake) OpenKmsg() (io.Writer, error)    { return nil, fs.ErrNotExist }
+func (f *fake) OpenConsole() (io.Writer, error) { return nil, fs.ErrNotExist }
+
+func (f *fake) ReadFile(name string) ([]byte, error) {
+	if b, ok := f.files[name]; ok {
+		return b, nil
+	}
+	return nil, fmt.Errorf("open %s: %w", name, fs.ErrNotExist)
+}
+
+func (f *fake) Load(p string) error { f.record("load %s", p); return f.modErr[p] }
+
+func (f *fake) Configure(ctx context.Context, n config.Network) (string, error) {
+	f.record("net %s", n.Interface)
+	if f.netHook != nil {
+		f.netHook(ctx)
+	}
+	return n.Address, f.netErr
+}
+
+func (f *fake) Open(name string, o snp.Options) (snp.Provider, error) {
+	f.record("attest open %s port=%s", name, o.Port)
+	return f, f.openErr
+}
+
+// GetReport makes a report as the ABI lays it out: POLICY at 0x08 with the
+// must-be-one bit 17 (and DEBUG bit 19 if asked), REPORT_DATA at 0x50.
+func (f *fake) GetReport(_ context.Context, rd [64]byte) (*snp.Evidence, error) {
+	f.record("report")
+	if f.reportErr != nil {
+		return nil, f.reportErr
+	}
+	r := make([]byte, snp.ReportSize)
+	binary.LittleEndian.PutUint32(r[0:], 3)
+	policy := uint64(1 << 17)
+	if f.debugBit {
+		policy |= 1 << 19
+	}
+	binary.LittleEndian.PutUint64(r[0x08:], policy)
+	copy(r[0x50:], rd[:])
+	copy(r[0x90:0xC0], bytes.Repeat([]byte{0xAB}, 48))
+	return &snp.Evidence{Report: r}, nil
+}
+
+func (f *fake) Client(o kbs.Options) (KeyFetcher, error) {
+	f.record("broker client %s", o.URL)
+	return f, nil
+}
+
+func (f *fake) GetResource(ctx context.Context, r kbs.Reporter, path string) (*secret.Buffer, error) {
+	f.record("broker get %s", path)
+	rd := [64]byte{1, 2, 3}
+	report, _, err := r.GetEvidence(ctx, rd)
+	if err != nil {
+		return nil, fmt.Errorf("getting resource %s: getting SNP report: %w", path, err)
+	}
+	if !bytes.Equal(report[0x50:0x90], rd[:]) {
+		return nil, fmt.Errorf("report does not bind the request")
+	}
+	if f.keyErr != nil {
+		return nil, f.keyErr
+	}
+	f.keyBuf = secret.FromBytes(bytes.Clone(f.key))
+	f.keyBytes = f.keyBuf.Bytes()
+	return f.keyBuf, nil
+}
+
+func (f *fake) List() ([]string, error) {
+	f.record("list")
+	var names []string
+	for n := range f.disks {
+		names = append(names, n)
+	}
+	return append(names, "loop0", "sr0"), nil
+}
+
+func (f *fake) ReadHeader(name string, n int) ([]byte, error) {
+	d, ok := f.disks[name]
+	if !ok {
+		return nil, fs.ErrNotExist
+	}
+	if n > len(d) {
+		return nil, io.ErrUnexpectedEOF
+	}
+	return bytes.Clone(d[:n]), nil
+}
+
+func (f *fake) Size(name string) (uint64, error) { return uint64(len(f.disks[name])) + 1<<20, nil }
+
+func (f *fake) Unlock(_ context.Context, r UnlockRequest) (string, error) {
+	f.record("unlock %s %s key=%d meta=%d", r.Device, r.Name, r.Key.Len(), len(r.Metadata))
+	if f.unlockErr != nil {
+		return "", f.unlockErr
+	}
+	return "/dev/mapper/" + r.Name, nil
+}
+
+func (f *fake) Check(newRoot, init string) error {
+	f.record("check %s %s", newRoot, init)
+	f.keyLenAtSwitch = f.keyBuf.Len()
+	return f.checkErr
+}
+
+func (f *fake) SwitchRoot(newRoot, init string) error {
+	f.record("switchroot %s %s", newRoot, init)
+	f.keyLenAtSwitch += f.keyBuf.Len()
+	return f.switchErr
+}
+
+func (f *fake) PowerOff() error { f.record("poweroff"); return nil }
+func (f *fake) Reboot() error   { f.record("reboot"); return nil }
+func (f *fake) Now() time.Time  { return time.Now() }
+
+// Sleep records d and sleeps at most 5ms of it.
+func (f *fake) Sleep(ctx context.Context, d time.Duration) error {
+	f.mu.Lock()
+	f.sleeps = append(f.sleeps, d)
+	f.mu.Unlock()
+	t := time.NewTimer(min(d, 5*time.Millisecond))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent use.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

@@ -1,0 +1,179 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"log/slog"
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cvminit/cvminit/agent/config"
+	"github.com/cvminit/cvminit/agent/klog"
+)
+
+// harness runs the pipeline against a fake Sys and captures the output.
+type harness struct {
+	t       *testing.T
+	f       *fake
+	cfg     *config.Config
+	kmsg    *syncBuffer
+	console *syncBuffer
+	cmdline string
+}
+
+var testKey = []byte("0123456789abcdef0123456789abcdef")
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	cfg := &config.Config{
+		Version:     1,
+		Attestation: config.Attestation{Provider: "emulated", EmulatorPort: "cvminit.snp"},
+		Broker: config.Broker{URL: "https://10.0.2.2:8443", CAPEM: testCAPEM(t), Resource: "default/disk/root",
+			Attempts: 2, Timeout: config.Duration(5 * time.Second)},
+		Network: config.Network{Mode: "static", Interface: "eth0", Address: "10.0.2.15/24", Gateway: "10.0.2.2"},
+		Disk:    config.Disk{LUKSUUID: testUUID, Name: "root", FSType: "ext4", Options: "ro"},
+		Modules: []string{"/lib/modules/virtio_net.ko", "/lib/modules/dm-crypt.ko"},
+		Boot:    config.Boot{Deadline: config.Duration(10 * time.Second), OnFailure: "poweroff", Init: "/sbin/init"},
+		Log:     config.Log{Level: "info"},
+	}
+	f := &fake{
+		disks: map[string][]byte{"vda": luksFixture(testUUID, nil), "vdb": make([]byte, 8192)},
+		key:   testKey,
+	}
+	return &harness{t: t, f: f, cfg: cfg, kmsg: &syncBuffer{}, console: &syncBuffer{}, cmdline: "console=ttyS0 quiet"}
+}
+
+// run boots once and returns Run's error.
+func (h *harness) run() error {
+	h.t.Helper()
+	b, err := h.cfg.JSON()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if h.f.files == nil {
+		h.f.files = map[string][]byte{config.Path: b}
+	}
+	h.f.files["/proc/cmdline"] = []byte(h.cmdline + "\n")
+	var lv slog.LevelVar
+	handler := klog.New(klog.Options{Kmsg: h.kmsg, Console: h.console, Level: &lv})
+	return Run(context.Background(), Options{Sys: h.f.sys(), Log: handler, Level: &lv, Deadline: 2 * time.Second})
+}
+
+// finals returns the status lines printed on the console.
+func (h *harness) finals() []klog.Status {
+	var out []klog.Status
+	for _, line := range strings.Split(h.console.String(), "\n") {
+		if st, ok := klog.ParseStatus(line); ok {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
+// steps returns the step lines printed on the console.
+func (h *harness) steps() []klog.StepResult {
+	var out []klog.StepResult
+	for _, line := range strings.Split(h.console.String(), "\n") {
+		if r, ok := klog.ParseStep(line); ok {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func stepNames() []string {
+	var names []string
+	for _, s := range Steps() {
+		names = append(names, s.Name)
+	}
+	return names
+}
+
+func TestHappyPath(t *testing.T) {
+	h := newHarness(t)
+	if err := h.run(); err != nil {
+		t.Fatalf("Run = %v\nconsole:\n%s", err, h.console)
+	}
+	finals := h.finals()
+	want := klog.Status{OK: true, Root: "/dev/mapper/root", Init: "/sbin/init"}
+	if len(finals) != 1 || finals[0].Root != want.Root || finals[0].Init != want.Init || !finals[0].OK {
+		t.Fatalf("final lines = %+v, want one OK line like %+v\nconsole:\n%s", finals, want, h.console)
+	}
+	var got []string
+	for _, s := range h.steps() {
+		if s.Status != klog.StepOK {
+			t.Errorf("step %s: %s", s.Name, s.Status)
+		}
+		got = append(got, s.Name)
+	}
+	if strings.Join(got, ",") != strings.Join(stepNames(), ",") {
+		t.Errorf("steps = %v, want %v", got, stepNames())
+	}
+	wantCalls := []string{
+		"mount proc proc /proc", "mount sysfs sysfs /sys", "mount devtmpfs devtmpfs /dev", "mount tmpfs tmpfs /run",
+		"load /lib/modules/virtio_net.ko", "load /lib/modules/dm-crypt.ko", "net eth0",
+		"attest open emulated port=cvminit.snp", "report", "broker client https://10.0.2.2:8443",
+		"broker get default/disk/root", "report", "list",
+		"unlock /dev/vda root key=32 meta=65536", "mount ext4 /dev/mapper/root /newroot",
+		"check /newroot /sbin/init", "switchroot /newroot /sbin/init",
+	}
+	if calls := h.f.hardwareCalls(); strings.Join(calls, "\n") != strings.Join(wantCalls, "\n") {
+		t.Errorf("calls:\n%s\nwant:\n%s", strings.Join(calls, "\n"), strings.Join(wantCalls, "\n"))
+	}
+	if h.f.keyLenAtSwitch != 0 {
+		t.Errorf("key still held (%d bytes) at switch_root", h.f.keyLenAtSwitch)
+	}
+	checkWiped(t, h.f)
+	if h.f.called("poweroff") || h.f.called("reboot") {
+		t.Error("powered off after a successful boot")
+	}
+}
+
+// hardwareCalls drops mkdirs from the call log.
+func (f *fake) hardwareCalls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, c := range f.calls {
+		if !strings.HasPrefix(c, "mkdir ") {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func checkWiped(t *testing.T, f *fake) {
+	t.Helper()
+	if f.keyBuf == nil {
+		return
+	}
+	if f.keyBuf.Len() != 0 || !bytes.Equal(f.keyBytes, make([]byte, len(f.keyBytes))) {
+		t.Errorf("key buffer not wiped: len %d, bytes %x", f.keyBuf.Len(), f.keyBytes)
+	}
+}
+
+func testCAPEM(t *testing.T) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
+		NotBefore: time.Unix(0, 0), NotAfter: time.Unix(1<<32, 0), IsCA: true, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+}
+
+var _ = errors.Is

@@ -1,0 +1,98 @@
+package agent
+
+import (
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/cvminit/cvminit/agent/config"
+	"github.com/cvminit/cvminit/agent/klog"
+	"github.com/cvminit/cvminit/agent/secret"
+	"github.com/cvminit/cvminit/agent/snp"
+)
+
+// State is everything the steps produce, in the order they produce it.
+// Each step reads what earlier steps left and adds its own part.
+type State struct {
+	// Config is the measured configuration (step config).
+	Config *config.Config
+	// Cmdline is what the kernel command line asked for (step config).
+	Cmdline config.Cmdline
+	// Provider is the SNP report provider that passed the probe (step attest).
+	Provider snp.Provider
+	// Report is the last SNP report sent to the broker (public data).
+	Report []byte
+	// RootDevice is the block device carrying the LUKS UUID ("/dev/vda").
+	RootDevice string
+	// Mapped is the unlocked plaintext device ("/dev/mapper/root").
+	Mapped string
+	// Timings lists the steps run so far with their durations.
+	Timings []Timing
+
+	sys     Sys
+	opts    Options
+	log     *slog.Logger
+	started time.Time
+	out     *finalLine
+
+	mu    sync.Mutex
+	key   *secret.Buffer
+	wiped bool
+}
+
+// Timing is how long one step took.
+type Timing struct {
+	Step     string
+	Duration time.Duration
+}
+
+// Key returns the disk key, or nil before the key step and after wiping.
+func (s *State) Key() *secret.Buffer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.key
+}
+
+// SetKey stores the disk key. Once secrets were wiped it wipes b instead
+// and reports false: a step that outlived the failure path cannot leave key
+// material behind.
+func (s *State) SetKey(b *secret.Buffer) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.wiped {
+		b.Wipe()
+		return false
+	}
+	s.key.Wipe()
+	s.key = b
+	return true
+}
+
+// WipeSecrets zeroes the disk key and refuses keys from then on.
+func (s *State) WipeSecrets() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.key.Wipe()
+	s.key = nil
+	s.wiped = true
+}
+
+// finalLine prints the single final status line of a boot.
+type finalLine struct {
+	mu      sync.Mutex
+	h       *klog.Handler
+	printed bool
+}
+
+// print writes st unless a final line was already printed, and reports
+// whether it did.
+func (f *finalLine) print(st klog.Status) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.printed {
+		return false
+	}
+	f.printed = true
+	f.h.Final(st)
+	return true
+}

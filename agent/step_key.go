@@ -1,0 +1,67 @@
+package agent
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+
+	"github.com/cvminit/cvminit/agent/kbs"
+	"github.com/cvminit/cvminit/agent/secret"
+	"github.com/cvminit/cvminit/agent/snp"
+)
+
+// MaxKeySize bounds the disk key (a LUKS passphrase) the broker may release.
+const MaxKeySize = 512
+
+// stepKey runs the KBS protocol with fresh evidence and keeps the released
+// disk key in State. The broker's TLS identity is the CA pinned in the
+// measured config; there is no fallback to system roots.
+func stepKey(ctx context.Context, s *State) error {
+	b := s.Config.Broker
+	o := kbs.Options{URL: b.URL, AllowHTTP: b.InsecureHTTP, Attempts: b.Attempts, Logger: s.log}
+	if b.CAPEM != "" {
+		o.RootCAs = x509.NewCertPool()
+		if !o.RootCAs.AppendCertsFromPEM([]byte(b.CAPEM)) {
+			return fmt.Errorf("broker.ca_pem holds no certificate")
+		}
+	}
+	client, err := s.sys.Brokers.Client(o)
+	if err != nil {
+		return fmt.Errorf("key broker client: %w", err)
+	}
+	kctx, cancel := context.WithTimeout(ctx, b.Timeout.D())
+	defer cancel()
+	key, err := client.GetResource(kctx, &evidence{s: s}, b.Resource)
+	if err != nil {
+		return err
+	}
+	return keepKey(s, key)
+}
+
+func keepKey(s *State, key *secret.Buffer) error {
+	if n := key.Len(); n == 0 || n > MaxKeySize {
+		key.Wipe()
+		return fmt.Errorf("%w: %d bytes (want 1..%d)", ErrKeyInvalid, n, MaxKeySize)
+	}
+	if !s.SetKey(key) {
+		return fmt.Errorf("%w: key arrived after secrets were wiped", ErrKeyInvalid)
+	}
+	s.log.Info("disk key released", "bytes", key.Len())
+	return nil
+}
+
+// evidence adapts the SNP provider to kbs.Reporter, checking each report
+// before it leaves the guest and remembering the last one.
+type evidence struct{ s *State }
+
+func (e *evidence) GetEvidence(ctx context.Context, rd [64]byte) ([]byte, []byte, error) {
+	ev, err := e.s.Provider.GetReport(ctx, rd)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrAttestation, err)
+	}
+	if err := snp.CheckOwn(ev.Report, rd); err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrAttestation, err)
+	}
+	e.s.Report = ev.Report
+	return ev.Report, ev.CertTable, nil
+}

@@ -1,0 +1,29 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/cvminit/cvminit/agent/klog"
+)
+
+// stepSwitchRoot checks the new root, prints the OK status line and hands
+// over to init. The OK line is printed once every precondition of
+// switch_root holds; if switch_root still fails, the failure policy runs
+// without a second final line.
+func stepSwitchRoot(_ context.Context, s *State) error {
+	if s.Key() != nil {
+		s.WipeSecrets() // belt and braces: never hand over with a key in memory
+	}
+	root, init := s.opts.NewRoot, s.Config.Boot.Init
+	if err := s.sys.Switcher.Check(root, init); err != nil {
+		return fmt.Errorf("new root %s: %w", root, err)
+	}
+	total := s.sys.Clock.Now().Sub(s.started).Milliseconds()
+	s.out.print(klog.Status{OK: true, Root: s.Mapped, Init: init, TotalMS: total})
+	_ = flushBounded(s.opts.Log)
+	if err := s.sys.Switcher.SwitchRoot(root, init); err != nil {
+		return fmt.Errorf("%w: switch_root to %s, init %s: %w", errAfterFinal, root, init, err)
+	}
+	return nil
+}

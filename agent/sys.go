@@ -1,0 +1,153 @@
+package agent
+
+import (
+	"context"
+	"io"
+	"io/fs"
+	"time"
+
+	"github.com/cvminit/cvminit/agent/config"
+	"github.com/cvminit/cvminit/agent/kbs"
+	"github.com/cvminit/cvminit/agent/secret"
+	"github.com/cvminit/cvminit/agent/snp"
+)
+
+// Sys is every piece of hardware and kernel the boot touches, each behind a
+// small interface that mirrors the kernel. LinuxSys returns the real ones;
+// tests pass fakes. A nil member is a programming error.
+type Sys struct {
+	Mounter  Mounter
+	Logs     LogOpener
+	Files    Files
+	Modules  ModuleLoader
+	Net      NetConfigurer
+	Attest   Attesters
+	Brokers  Brokers
+	Blocks   BlockDevices
+	Unlocker Unlocker
+	Switcher Switcher
+	Power    Power
+	Clock    Clock
+	// DebugShell, when set, is offered after a failure, and only when the
+	// measured config is a debug image's that allows it. Production wiring
+	// leaves it nil. TODO(debug images): a u-root shell on the serial port.
+	DebugShell func(ctx context.Context) error
+}
+
+// MountFlags are mount(2) flags; the values are Linux's (include/uapi/linux/mount.h).
+type MountFlags uintptr
+
+// Mount flags used by cvminit.
+const (
+	MountReadOnly   MountFlags = 0x1      // MS_RDONLY
+	MountNoSuid     MountFlags = 0x2      // MS_NOSUID
+	MountNoDev      MountFlags = 0x4      // MS_NODEV
+	MountNoExec     MountFlags = 0x8      // MS_NOEXEC
+	MountNoAtime    MountFlags = 0x400    // MS_NOATIME
+	MountNoDiratime MountFlags = 0x800    // MS_NODIRATIME
+	MountRelatime   MountFlags = 0x200000 // MS_RELATIME
+)
+
+// Mount is one mount(2) call.
+type Mount struct {
+	Source, Target, FSType string
+	Flags                  MountFlags
+	Data                   string
+}
+
+// Mounter creates directories and mounts file systems.
+type Mounter interface {
+	// MkdirAll creates path and its parents.
+	MkdirAll(path string, perm fs.FileMode) error
+	Mount(m Mount) error
+}
+
+// LogOpener opens the kernel log and the console once /dev exists.
+type LogOpener interface {
+	OpenKmsg() (io.Writer, error)
+	OpenConsole() (io.Writer, error)
+}
+
+// Files reads small files (the config, /proc/cmdline).
+type Files interface {
+	ReadFile(name string) ([]byte, error)
+}
+
+// ModuleLoader loads one kernel module file. A module already loaded (or
+// built in) is not an error.
+type ModuleLoader interface {
+	Load(path string) error
+}
+
+// NetConfigurer brings the interface up as n says and describes the result
+// ("10.0.2.15/24 via 10.0.2.2").
+type NetConfigurer interface {
+	Configure(ctx context.Context, n config.Network) (string, error)
+}
+
+// Attesters opens SNP report providers (snp.Open in production).
+type Attesters interface {
+	Open(name string, o snp.Options) (snp.Provider, error)
+}
+
+// KeyFetcher fetches a resource from the key broker (*kbs.Client).
+type KeyFetcher interface {
+	GetResource(ctx context.Context, r kbs.Reporter, path string) (*secret.Buffer, error)
+}
+
+// Brokers makes key broker clients (kbs.NewClient in production).
+type Brokers interface {
+	Client(o kbs.Options) (KeyFetcher, error)
+}
+
+// BlockDevices reads block devices by kernel name ("vda", "vdb1").
+type BlockDevices interface {
+	// List returns the names in /sys/class/block.
+	List() ([]string, error)
+	// ReadHeader returns the first n bytes of /dev/<name>.
+	ReadHeader(name string, n int) ([]byte, error)
+	// Size returns the size of the device in bytes.
+	Size(name string) (uint64, error)
+}
+
+// UnlockRequest is everything an Unlocker needs. Metadata is the LUKS2
+// metadata region (both headers and the keyslot areas) as read once and
+// checked; the Unlocker must use this copy and never re-read it from the
+// device.
+type UnlockRequest struct {
+	Device     string // "/dev/vda"
+	Metadata   []byte // bytes [0, segment offset) of Device
+	DeviceSize uint64 // bytes
+	Key        *secret.Buffer
+	Name       string // device-mapper name
+}
+
+// Unlocker opens a LUKS2 volume as a device-mapper device and returns the
+// path of the plaintext device ("/dev/mapper/root").
+type Unlocker interface {
+	Unlock(ctx context.Context, r UnlockRequest) (string, error)
+}
+
+// Switcher hands the machine to the new root. Check verifies everything
+// SwitchRoot needs (newRoot is a mount point holding /dev, /proc, /sys and
+// /run directories and an executable init), so that the OK status line can
+// be printed before the point of no return; SwitchRoot moves /dev, /proc,
+// /sys and /run into newRoot, makes it "/", frees the initramfs and execs
+// init (u-root's mount.SwitchRoot). It returns only on failure.
+type Switcher interface {
+	Check(newRoot, init string) error
+	SwitchRoot(newRoot, init string) error
+}
+
+// Power ends the boot. Neither returns on success.
+type Power interface {
+	PowerOff() error
+	Reboot() error
+}
+
+// Clock tells time and sleeps.
+type Clock interface {
+	Now() time.Time
+	// Sleep waits d or until ctx is done, returning ctx.Err() then.
+	Sleep(ctx context.Context, d time.Duration) error
+}

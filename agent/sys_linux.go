@@ -1,0 +1,99 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cvminit/cvminit/agent/kbs"
+	"github.com/cvminit/cvminit/agent/snp"
+)
+
+// LinuxSys returns the real hardware: mount(2), /dev/kmsg and /dev/console,
+// kernel modules (u-root kmodule), netlink and DHCP (u-root dhclient), the
+// SNP providers of agent/snp, the KBS client of agent/kbs, block devices
+// under /sys/class/block and /dev, LUKS2 via luks.go, u-root's SwitchRoot
+// and reboot(2).
+func LinuxSys() Sys {
+	return Sys{
+		Mounter: linuxMounter{}, Logs: linuxLogs{}, Files: osFiles{}, Modules: kmodLoader{},
+		Net: netlinkConfigurer{}, Attest: snpAttesters{}, Brokers: kbsBrokers{}, Blocks: sysBlocks{},
+		Unlocker: luksUnlocker{dir: detachedDir}, Switcher: urootSwitcher{}, Power: linuxPower{}, Clock: SystemClock{},
+	}
+}
+
+type linuxMounter struct{}
+
+func (linuxMounter) MkdirAll(p string, perm fs.FileMode) error { return os.MkdirAll(p, perm) }
+
+func (linuxMounter) Mount(m Mount) error {
+	if err := unix.Mount(m.Source, m.Target, m.FSType, uintptr(m.Flags), m.Data); err != nil {
+		return fmt.Errorf("mount %s on %s (%s): %w", m.Source, m.Target, m.FSType, err)
+	}
+	return nil
+}
+
+type linuxLogs struct{}
+
+func (linuxLogs) OpenKmsg() (io.Writer, error) {
+	return os.OpenFile("/dev/kmsg", os.O_WRONLY|unix.O_CLOEXEC, 0)
+}
+
+func (linuxLogs) OpenConsole() (io.Writer, error) {
+	f, err := os.OpenFile("/dev/console", os.O_WRONLY|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	return Console{f}, nil
+}
+
+// NewConsole wraps a terminal (the console the kernel gave PID 1) so that
+// klog's Flush can wait until its output has been transmitted.
+func NewConsole(f *os.File) io.Writer { return Console{f} }
+
+// Console is a terminal the handler writes to; Drain waits until the
+// output has been transmitted (tcdrain), so that the last status line
+// reaches the serial port before power off.
+type Console struct{ *os.File }
+
+// Drain implements tcdrain(3): ioctl(TCSBRK, 1).
+func (c Console) Drain() error { return unix.IoctlSetInt(int(c.Fd()), unix.TCSBRK, 1) }
+
+type osFiles struct{}
+
+func (osFiles) ReadFile(name string) ([]byte, error) { return os.ReadFile(name) }
+
+type snpAttesters struct{}
+
+func (snpAttesters) Open(name string, o snp.Options) (snp.Provider, error) { return snp.Open(name, o) }
+
+type kbsBrokers struct{}
+
+func (kbsBrokers) Client(o kbs.Options) (KeyFetcher, error) {
+	c, err := kbs.NewClient(o)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+type linuxPower struct{}
+
+// PowerOff syncs and powers the machine off.
+func (linuxPower) PowerOff() error {
+	unix.Sync()
+	return unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
+}
+
+// Reboot syncs and restarts the machine.
+func (linuxPower) Reboot() error {
+	unix.Sync()
+	return unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART)
+}
+
+// isExist reports whether err means "already there" (EEXIST).
+func isExist(err error) bool { return errors.Is(err, unix.EEXIST) }

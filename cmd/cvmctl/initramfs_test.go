@@ -1,0 +1,225 @@
+package main
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cvminit/cvminit/agent/config"
+	"github.com/cvminit/cvminit/initramfs/initramfstest"
+	"github.com/u-root/u-root/pkg/cpio"
+)
+
+const fakeRelease = "6.1.0-98-amd64"
+
+// fakeModules is a small tree shaped like Debian's: every default module,
+// hyphenated file names, a few dependencies, and one extra module.
+func fakeModules() map[string][]byte {
+	m := func(name string, deps ...string) []byte { return initramfstest.Module(name, fakeRelease, deps...) }
+	return map[string][]byte{
+		"kernel/drivers/virtio/virtio.ko":                 m("virtio"),
+		"kernel/drivers/virtio/virtio_ring.ko":            m("virtio_ring"),
+		"kernel/drivers/virtio/virtio_pci.ko":             m("virtio_pci", "virtio", "virtio_ring"),
+		"kernel/drivers/block/virtio_blk.ko":              m("virtio_blk", "virtio", "virtio_ring"),
+		"kernel/drivers/net/virtio_net.ko":                m("virtio_net"),
+		"kernel/drivers/char/virtio_console.ko":           m("virtio_console"),
+		"kernel/drivers/md/dm-mod.ko":                     m("dm_mod"),
+		"kernel/drivers/md/dm-crypt.ko":                   m("dm_crypt", "dm-mod"),
+		"kernel/drivers/md/dm-verity.ko":                  m("dm_verity", "dm-mod"),
+		"kernel/crypto/xts.ko":                            m("xts"),
+		"kernel/crypto/ecb.ko":                            m("ecb"),
+		"kernel/crypto/crc32c_generic.ko":                 m("crc32c_generic"),
+		"kernel/fs/jbd2/jbd2.ko":                          m("jbd2"),
+		"kernel/fs/mbcache.ko":                            m("mbcache"),
+		"kernel/lib/crc16.ko":                             m("crc16"),
+		"kernel/fs/ext4/ext4.ko":                          m("ext4", "jbd2", "mbcache", "crc16"),
+		"kernel/fs/erofs/erofs.ko":                        m("erofs"),
+		"kernel/drivers/virt/coco/sev-guest/sev-guest.ko": m("sev_guest"),
+		"kernel/drivers/block/loop.ko":                    m("loop"),
+		"modules.builtin":                                 []byte("kernel/crypto/cbc.ko\n"),
+	}
+}
+
+// expectedOrder is the load order for the defaults without sev-guest, worked
+// out by hand from fakeModules: each module after its depends= entries.
+func expectedOrder(extra ...string) []string {
+	names := []string{
+		"drivers/virtio/virtio", "drivers/virtio/virtio_ring", "drivers/virtio/virtio_pci",
+		"drivers/block/virtio_blk", "drivers/net/virtio_net", "drivers/char/virtio_console",
+		"drivers/md/dm-mod", "drivers/md/dm-crypt", "drivers/md/dm-verity", "crypto/xts", "crypto/ecb",
+		"crypto/crc32c_generic", "fs/jbd2/jbd2", "fs/mbcache", "lib/crc16", "fs/ext4/ext4", "fs/erofs/erofs",
+	}
+	out := []string{}
+	for _, n := range append(names, extra...) {
+		out = append(out, "/lib/modules/"+fakeRelease+"/kernel/"+n+".ko")
+	}
+	return out
+}
+
+func testCAPEM(t *testing.T) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test broker CA"},
+		NotBefore: time.Unix(0, 0), NotAfter: time.Unix(4e9, 0), IsCA: true, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+}
+
+// testYAML is a valid operator config for the given attestation provider.
+func testYAML(caPEM, provider string) []byte {
+	port := ""
+	if provider == "emulated" {
+		port = ", emulator_port: cvminit.snp"
+	}
+	return fmt.Appendf(nil, "version: 1\nattestation: {provider: %s%s}\nbroker:\n  url: https://10.0.2.2:8443\n"+
+		"  ca_pem: |\n    %s\ndisk: {luks_uuid: 0b5c3b1e-8a63-4c8e-9d2a-6c0f3e3f9a11}\n",
+		provider, port, strings.ReplaceAll(strings.TrimSpace(caPEM), "\n", "\n    "))
+}
+
+// inputs writes the build inputs under dir with the given file mode and
+// time and returns the flags naming them.
+func inputs(t *testing.T, dir string, yaml []byte, perm os.FileMode, mtime time.Time) []string {
+	t.Helper()
+	mods := filepath.Join(dir, "lib", "modules", fakeRelease)
+	initramfstest.WriteTree(t, mods, fakeModules())
+	initramfstest.WriteTree(t, dir, map[string][]byte{"cvminit.yaml": yaml, "cvminit": initramfstest.Executable("")})
+	err := filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			err = os.Chmod(p, perm)
+		}
+		if err == nil {
+			err = os.Chtimes(p, mtime, mtime)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []string{"build", "--config", filepath.Join(dir, "cvminit.yaml"), "--init", filepath.Join(dir, "cvminit"),
+		"--modules-dir", mods, "--output", filepath.Join(dir, "out.img")}
+}
+
+// build runs the command and checks its report line against the file.
+func build(t *testing.T, args []string) []byte {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	if code := runInitramfs(args, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	out := args[len(args)-1]
+	if i := slices.Index(args, "--output"); i >= 0 {
+		out = args[i+1]
+	}
+	img, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(img)
+	want := fmt.Sprintf("%s size=%d sha256=%s modules=", out, len(img), hex.EncodeToString(sum[:]))
+	if got := stdout.String(); !strings.HasPrefix(got, want) || !strings.HasSuffix(got, "\n") {
+		t.Errorf("stdout %q, want %q...", got, want)
+	}
+	return img
+}
+
+// unpack reads the image back with the standard gzip reader and u-root's
+// cpio reader.
+func unpack(t *testing.T, img []byte) map[string][]byte {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(img))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{}
+	err = cpio.ForEachRecord(cpio.Newc.Reader(bytes.NewReader(raw)), func(r cpio.Record) error {
+		b, err := io.ReadAll(io.NewSectionReader(r.ReaderAt, 0, int64(r.FileSize)))
+		files["/"+r.Name] = b
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
+func TestInitramfsBuildReproducible(t *testing.T) {
+	yaml := testYAML(testCAPEM(t), "emulated")
+	a := build(t, inputs(t, t.TempDir(), yaml, 0o644, time.Unix(1e9, 0)))
+	b := build(t, inputs(t, filepath.Join(t.TempDir(), "other", "place"), yaml, 0o600, time.Unix(1.7e9, 0)))
+	if !bytes.Equal(a, b) {
+		t.Fatalf("two builds of the same inputs differ (%d and %d bytes)", len(a), len(b))
+	}
+	if d := build(t, append(inputs(t, t.TempDir(), yaml, 0o644, time.Unix(1e9, 0)), "--debug")); bytes.Equal(a, d) {
+		t.Error("--debug gave the same image")
+	}
+}
+
+func TestInitramfsBuildContents(t *testing.T) {
+	ca := testCAPEM(t)
+	tests := []struct {
+		name     string
+		provider string
+		flags    []string
+		want     []string
+		debug    bool
+	}{
+		{"emulated leaves out sev-guest", "emulated", nil, expectedOrder(), false},
+		{"sev-guest provider", "sev-guest", nil,
+			append(expectedOrder(), "/lib/modules/"+fakeRelease+"/kernel/drivers/virt/coco/sev-guest/sev-guest.ko"), false},
+		{"extra and builtin modules", "emulated", []string{"--module", "loop", "--module", "cbc"},
+			expectedOrder("drivers/block/loop"), false},
+		{"debug", "emulated", []string{"--debug"}, expectedOrder(), true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			files := unpack(t, build(t, append(inputs(t, dir, testYAML(ca, tc.provider), 0o644, time.Now()), tc.flags...)))
+			cfg, err := config.Decode(files["/etc/cvminit/config.json"])
+			if err != nil {
+				t.Fatalf("config in image: %v", err)
+			}
+			if !slices.Equal(cfg.Modules, tc.want) {
+				t.Errorf("modules:\n got %q\nwant %q", cfg.Modules, tc.want)
+			}
+			for _, p := range cfg.Modules {
+				src := filepath.Join(dir, "lib", "modules", fakeRelease, strings.TrimPrefix(p, "/lib/modules/"+fakeRelease+"/"))
+				if want, _ := os.ReadFile(src); !bytes.Equal(files[p], want) || len(want) == 0 {
+					t.Errorf("%s: contents differ from %s", p, src)
+				}
+			}
+			if !bytes.Equal(files["/init"], initramfstest.Executable("")) {
+				t.Error("/init differs from --init")
+			}
+			if cfg.Debug != tc.debug || cfg.Boot.DebugShellAfterFailure != tc.debug || (cfg.Log.Level == "debug") != tc.debug {
+				t.Errorf("debug=%v shell=%v level=%s, want debug settings %v",
+					cfg.Debug, cfg.Boot.DebugShellAfterFailure, cfg.Log.Level, tc.debug)
+			}
+		})
+	}
+}

@@ -1,0 +1,51 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// TestGuestDependencies keeps verification and test code out of the guest
+// binary (DESIGN.md §2): no go-sev-guest verify, validate or testing
+// package, and nothing from the repository's cmd/ tree but cvminit itself.
+func TestGuestDependencies(t *testing.T) {
+	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(goBin); err != nil {
+		t.Skipf("go tool not found at %s", goBin)
+	}
+	cmd := exec.Command(goBin, "list", "-deps", ".")
+	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=amd64", "CGO_ENABLED=0")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list -deps: %v\n%s", err, out)
+	}
+	deps := strings.Fields(string(out))
+	forbidden := []string{
+		"github.com/google/go-sev-guest/verify",
+		"github.com/google/go-sev-guest/validate",
+		"github.com/google/go-sev-guest/testing",
+		"github.com/cvminit/cvminit/cmd/",
+		"github.com/cvminit/cvminit/initramfs",
+	}
+	seen := map[string]bool{}
+	for _, d := range deps {
+		seen[d] = true
+		for _, f := range forbidden {
+			if (d == strings.TrimSuffix(f, "/") || strings.HasPrefix(d, strings.TrimSuffix(f, "/")+"/")) &&
+				d != "github.com/cvminit/cvminit/cmd/cvminit" {
+				t.Errorf("cvminit depends on %s", d)
+			}
+		}
+	}
+	// The list is real: it holds what cvminit must use.
+	for _, want := range []string{"github.com/cvminit/cvminit/agent", "github.com/cvminit/cvminit/agent/snp",
+		"github.com/u-root/u-root/pkg/mount", "github.com/anatol/luks.go"} {
+		if !seen[want] {
+			t.Errorf("dependency list lacks %s", want)
+		}
+	}
+}

@@ -104,8 +104,19 @@ func (b byteArray) MarshalJSON() ([]byte, error) {
 	return append(out, ']'), nil
 }
 
-// UnmarshalJSON reads an array of integers in 0..255.
+// UnmarshalJSON reads an array of integers in 0..255. Canonical arrays (see
+// fastjson.go) take a fast path; anything else goes through encoding/json.
 func (b *byteArray) UnmarshalJSON(data []byte) error {
+	s := &scanner{b: data}
+	if out := s.octets(); s.end() {
+		*b = out
+		return nil
+	}
+	return b.unmarshalSlow(data)
+}
+
+// unmarshalSlow is UnmarshalJSON through encoding/json.
+func (b *byteArray) unmarshalSlow(data []byte) error {
 	// A []uint8 kind would also accept a base64 string; serde never writes one.
 	if t := bytes.TrimLeft(data, " \t\r\n"); len(t) == 0 || t[0] != '[' {
 		return errors.New("want an array of integers 0..255")
@@ -160,18 +171,29 @@ func EncodeSNPEvidence(report []byte, certs []Cert) ([]byte, error) {
 // members, missing members, wrong array lengths and values a raw report
 // cannot hold are errors.
 func DecodeSNPEvidence(data []byte) (report []byte, certs []Cert, err error) {
-	ev, err := decodeEvidenceJSON(data)
+	ev, ok := decodeEvidenceFast(data)
+	if !ok {
+		if ev, err = decodeEvidenceJSON(data); err != nil {
+			return nil, nil, fmt.Errorf("decoding SNP evidence: %w", err)
+		}
+	}
+	report, certs, err = ev.lower()
 	if err != nil {
 		return nil, nil, fmt.Errorf("decoding SNP evidence: %w", err)
 	}
+	return report, certs, nil
+}
+
+// lower re-creates the raw report and the certificates of decoded evidence.
+func (ev *snpEvidenceJSON) lower() (report []byte, certs []Cert, err error) {
 	report, err = ev.AttestationReport.toRaw()
 	if err != nil {
-		return nil, nil, fmt.Errorf("decoding SNP evidence: attestation_report: %w", err)
+		return nil, nil, fmt.Errorf("attestation_report: %w", err)
 	}
 	for i, c := range ev.CertChain {
 		cert := Cert{Type: c.CertType, DER: []byte(c.Data)}
 		if err := cert.check(); err != nil {
-			return nil, nil, fmt.Errorf("decoding SNP evidence: cert_chain[%d]: %w", i, err)
+			return nil, nil, fmt.Errorf("cert_chain[%d]: %w", i, err)
 		}
 		certs = append(certs, cert)
 	}

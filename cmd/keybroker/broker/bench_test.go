@@ -19,29 +19,37 @@ import (
 // resource) over loopback TLS, against raw go-sev-guest verify+validate of the
 // same kind of report run first in the same benchmark. The guest's work (key
 // generation, the security processor's signing, evidence encoding, opening the
-// JWE) runs with the timer stopped: it happens on the guests, not the broker.
-// Reported: handshakes/s, raw-verify/s and their ratio (goal >= 0.7).
+// JWE) is left out of the handshake time: it happens on the guests, not the
+// broker. Reported: handshakes/s, raw-verify/s and their ratio (goal >= 0.7).
+//
+// The three steps are timed with the clock, not by toggling b.StopTimer and
+// b.StartTimer around the guest's work: those call runtime.ReadMemStats, which
+// stops the world and flushes every P's allocation cache (golang/go#20875),
+// and that cost then lands in the next timed step (about 0.2-0.3 ms per
+// handshake here). rawRate is not toggled either, so this keeps the two sides
+// of the ratio comparable.
 func BenchmarkHandshake(b *testing.B) {
-	f := newFixture(&testing.T{}, nil)
-	defer f.srv.Close()
+	f := newFixture(b, nil)
 	srv := newEmulator(b, emu.Config{})
 	raw := rawRate(b, srv)
+	var elapsed time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		handshake(b, f, srv)
+		elapsed += handshake(b, f, srv)
 	}
 	b.StopTimer()
-	hs := float64(b.N) / b.Elapsed().Seconds()
+	hs := float64(b.N) / elapsed.Seconds()
 	b.ReportMetric(hs, "handshakes/s")
 	b.ReportMetric(raw, "raw-verify/s")
 	b.ReportMetric(hs/raw, "ratio")
 }
 
-// handshake runs the three protocol steps, timing only the broker's answers.
-func handshake(b *testing.B, f *fixture, srv *emu.Server) {
-	t := &testing.T{}
-	cookie, nonce := rawSession(t, f)
-	b.StopTimer()
+// handshake runs the three protocol steps and returns the time spent waiting
+// for the broker's answers.
+func handshake(b *testing.B, f *fixture, srv *emu.Server) time.Duration {
+	start := time.Now()
+	cookie, nonce := rawSession(b, f)
+	waited := time.Since(start)
 	priv, jwk, err := kbs.NewEphemeralKey()
 	if err != nil {
 		b.Fatal(err)
@@ -54,19 +62,19 @@ func handshake(b *testing.B, f *fixture, srv *emu.Server) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	body := marshalAttestation(t, nonce, jwk, rep, table)
-	b.StartTimer()
-	if code := post(t, f, kbs.PathAttest, cookie, body); code != 200 {
+	body := marshalAttestation(b, nonce, jwk, rep, table)
+	start = time.Now()
+	if code := post(b, f, kbs.PathAttest, cookie, body); code != 200 {
 		b.Fatalf("attest: %d\n%s", code, f.logs)
 	}
 	jwe := getJWE(b, f, cookie)
-	b.StopTimer()
+	waited += time.Since(start)
 	sec, err := kbs.Open(priv, jwe)
 	if err != nil {
 		b.Fatal(err)
 	}
 	sec.Wipe()
-	b.StartTimer()
+	return waited
 }
 
 func getJWE(b *testing.B, f *fixture, cookie string) *kbs.JWE {

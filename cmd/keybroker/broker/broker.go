@@ -10,9 +10,6 @@
 package broker
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +17,7 @@ import (
 	"time"
 
 	"github.com/cvminit/cvminit/cmd/keybroker/evidence"
+	"github.com/go-jose/go-jose/v4"
 )
 
 // Defaults of Config.
@@ -49,7 +47,8 @@ type Broker struct {
 	verifier *evidence.Verifier
 	sessions *sessions
 	store    *store
-	tokenKey *ecdsa.PrivateKey
+	tokenKey []byte      // HMAC key of the tokens only this broker verifies
+	signer   jose.Signer // HS256 with tokenKey; go-jose signers are immutable
 }
 
 // New validates cfg, loads the policy's trust roots and returns a Broker.
@@ -64,12 +63,12 @@ func New(cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	key, signer, err := newTokenSigner()
 	if err != nil {
-		return nil, fmt.Errorf("broker: token key: %w", err)
+		return nil, fmt.Errorf("broker: %w", err)
 	}
 	return &Broker{
-		cfg: cfg, log: cfg.Logger, verifier: v, tokenKey: key,
+		cfg: cfg, log: cfg.Logger, verifier: v, tokenKey: key, signer: signer,
 		sessions: newSessions(cfg.Now, cfg.NonceTTL, cfg.AttestedTTL, cfg.MaxSessions),
 		store:    &store{files: cfg.Policy.Resources},
 	}, nil

@@ -45,7 +45,7 @@ var testMeasurement = [48]byte{0xc0, 0xff, 0xee, 47: 0x01}
 // fixture is a broker on a loopback TLS server, a secret it may release, and a
 // recorder of everything the broker sent.
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *httptest.Server
 	logs   *syncBuffer
 	secret []byte
@@ -57,7 +57,7 @@ type fixture struct {
 
 // newFixture starts a broker whose policy allows testMeasurement and trusts
 // the test chain; edit changes the policy before the broker starts.
-func newFixture(t *testing.T, edit func(p *broker.PolicyFile)) *fixture {
+func newFixture(t testing.TB, edit func(p *broker.PolicyFile)) *fixture {
 	t.Helper()
 	f := &fixture{t: t, logs: &syncBuffer{}, secret: []byte("canary-disk-key-0123456789abcdef"), now: time.Now()}
 	dir := t.TempDir()

@@ -49,12 +49,12 @@ func (b *Broker) attest(w http.ResponseWriter, r *http.Request) {
 		b.refuse(w, r, http.StatusUnauthorized, "InvalidCookie", "session refused", err)
 		return
 	}
-	var att kbs.Attestation
-	if err := decodeStrict(r, &att); err != nil {
+	att, err := decodeAttestation(r)
+	if err != nil {
 		b.refuse(w, r, http.StatusUnauthorized, "SerdeError", "bad attestation body", err)
 		return
 	}
-	res, err := b.check(nonce, &att)
+	res, err := b.check(nonce, att)
 	if err != nil {
 		b.refuse(w, r, http.StatusUnauthorized, "AttestationError", "attestation refused: "+evidence.Reason(err), err)
 		return
@@ -71,7 +71,7 @@ func (b *Broker) attest(w http.ResponseWriter, r *http.Request) {
 }
 
 // check verifies att against the session nonce and the policy.
-func (b *Broker) check(nonce string, att *kbs.Attestation) (*evidence.Result, error) {
+func (b *Broker) check(nonce string, att *attestation) (*evidence.Result, error) {
 	if att.RuntimeData.Nonce != nonce {
 		return nil, fmt.Errorf("runtime-data nonce is not the session's: %w", evidence.ErrReportData)
 	}
@@ -79,17 +79,9 @@ func (b *Broker) check(nonce string, att *kbs.Attestation) (*evidence.Result, er
 	if err != nil {
 		return nil, fmt.Errorf("tee-pubkey: %w", errors.Join(evidence.ErrMalformed, err))
 	}
-	var comp kbs.CompositeEvidence
-	if err := json.Unmarshal(att.TeeEvidence, &comp); err != nil {
-		return nil, fmt.Errorf("tee-evidence: %w", errors.Join(evidence.ErrMalformed, err))
-	}
-	report, certs, err := kbs.DecodeSNPEvidence(comp.PrimaryEvidence)
+	ev, err := att.evidence()
 	if err != nil {
 		return nil, fmt.Errorf("tee-evidence: %w", errors.Join(evidence.ErrMalformed, err))
-	}
-	ev := evidence.Evidence{Report: report}
-	for _, c := range certs {
-		ev.Certs = append(ev.Certs, evidence.Cert{Type: c.Type, DER: c.DER})
 	}
 	return b.verifier.Check(ev, evidence.Options{Now: b.cfg.Now(), ReportData: &rd,
 		Product: b.cfg.Product, CheckMeasurement: true})
@@ -139,13 +131,31 @@ func writeJSON(w http.ResponseWriter, v any) {
 }
 
 func decodeStrict(r *http.Request, v any) error {
-	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(r.Body); err != nil {
+	body, err := readBody(r)
+	if err != nil {
 		return err
 	}
-	dec := json.NewDecoder(&buf)
+	return decodeStrictBytes(body, v)
+}
+
+// decodeStrictBytes decodes the first JSON value of body into v, refusing
+// unknown members.
+func decodeStrictBytes(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	return dec.Decode(v)
+}
+
+// readBody reads the whole request body (bounded by the handler's limit).
+func readBody(r *http.Request) ([]byte, error) {
+	var buf bytes.Buffer
+	if n := r.ContentLength; n > 0 && n <= maxBody {
+		buf.Grow(int(n) + bytes.MinRead) // ReadFrom wants MinRead free to see EOF
+	}
+	if _, err := buf.ReadFrom(r.Body); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 func sessionID(r *http.Request) string {

@@ -15,7 +15,7 @@ func jsonDecode(resp *http.Response, v any) error {
 	return json.NewDecoder(resp.Body).Decode(v)
 }
 
-func marshalAttestation(t *testing.T, nonce string, jwk kbs.JWK, report, table []byte) []byte {
+func marshalAttestation(t testing.TB, nonce string, jwk kbs.JWK, report, table []byte) []byte {
 	t.Helper()
 	certs, err := kbs.ParseCertTable(table)
 	if err != nil {
@@ -36,7 +36,7 @@ func marshalAttestation(t *testing.T, nonce string, jwk kbs.JWK, report, table [
 	return b
 }
 
-func post(t *testing.T, f *fixture, path, cookie string, body []byte) int {
+func post(t testing.TB, f *fixture, path, cookie string, body []byte) int {
 	t.Helper()
 	req, err := http.NewRequest("POST", f.srv.URL+path, bytes.NewReader(body))
 	if err != nil {
@@ -45,7 +45,7 @@ func post(t *testing.T, f *fixture, path, cookie string, body []byte) int {
 	return send(t, f, req, cookie, "")
 }
 
-func get(t *testing.T, f *fixture, path, cookie, auth string) int {
+func get(t testing.TB, f *fixture, path, cookie, auth string) int {
 	t.Helper()
 	req, err := http.NewRequest("GET", f.srv.URL+path, nil)
 	if err != nil {
@@ -54,7 +54,7 @@ func get(t *testing.T, f *fixture, path, cookie, auth string) int {
 	return send(t, f, req, cookie, auth)
 }
 
-func send(t *testing.T, f *fixture, req *http.Request, cookie, auth string) int {
+func send(t testing.TB, f *fixture, req *http.Request, cookie, auth string) int {
 	t.Helper()
 	req.Header.Set("Content-Type", "application/json")
 	if cookie != "" {

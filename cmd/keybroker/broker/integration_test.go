@@ -84,7 +84,7 @@ func TestRefusals(t *testing.T) {
 }
 
 // rawSession runs /auth and returns the session cookie header and nonce.
-func rawSession(t *testing.T, f *fixture) (cookie, nonce string) {
+func rawSession(t testing.TB, f *fixture) (cookie, nonce string) {
 	t.Helper()
 	resp, err := f.srv.Client().Post(f.srv.URL+kbs.PathAuth, "application/json",
 		strings.NewReader(`{"version":"0.4.0","tee":"snp","extra-params":""}`))

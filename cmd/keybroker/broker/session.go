@@ -31,7 +31,9 @@ type session struct {
 }
 
 // sessions holds the open sessions. Nonces live nonceTTL; an attested session
-// lives attestedTTL from its attestation.
+// lives attestedTTL from its attestation. Expired sessions are refused at once
+// and dropped from memory at the next sweep: when the table is full, or at
+// most sweepEvery after the last one.
 type sessions struct {
 	mu          sync.Mutex
 	m           map[string]*session
@@ -39,7 +41,12 @@ type sessions struct {
 	nonceTTL    time.Duration
 	attestedTTL time.Duration
 	max         int
+	lastSweep   time.Time
 }
+
+// sweepEvery bounds how long an expired session stays in memory while the
+// table is not full; sweeping on every open would cost O(sessions) each time.
+const sweepEvery = time.Second
 
 func newSessions(now func() time.Time, nonceTTL, attestedTTL time.Duration, max int) *sessions {
 	return &sessions{m: map[string]*session{}, now: now, nonceTTL: nonceTTL, attestedTTL: attestedTTL, max: max}
@@ -58,7 +65,10 @@ func (s *sessions) open() (id, nonce string, err error) {
 	id, nonce = hex.EncodeToString(i[:]), base64.StdEncoding.EncodeToString(n[:])
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.gc()
+	if now := s.now(); len(s.m) >= s.max || now.Sub(s.lastSweep) >= sweepEvery || now.Before(s.lastSweep) {
+		s.gc()
+		s.lastSweep = now
+	}
 	if len(s.m) >= s.max {
 		return "", "", ErrTooManyOpen
 	}

@@ -81,3 +81,23 @@ func TestValidateResourcePath(t *testing.T) {
 		}
 	}
 }
+
+// TestSessionSweep: expired sessions leave memory at the next sweep (at most
+// sweepEvery apart), and are refused before that.
+func TestSessionSweep(t *testing.T) {
+	c := &clock{t: time.Unix(1e9, 0)}
+	s := newSessions(c.now, 30*time.Second, time.Minute, 100)
+	old, _, _ := s.open()
+	for i := 0; i < 2; i++ {
+		s.open()
+	}
+	c.t = c.t.Add(30 * time.Second)
+	if _, err := s.consume(old); !errors.Is(err, ErrSessionExpired) {
+		t.Fatalf("expired session: %v", err)
+	}
+	c.t = c.t.Add(sweepEvery)
+	s.open()
+	if n := len(s.m); n != 1 {
+		t.Errorf("%d sessions in memory after a sweep, want 1", n)
+	}
+}

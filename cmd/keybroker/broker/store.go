@@ -41,15 +41,41 @@ func readSecret(file string) ([]byte, error) {
 		return nil, fmt.Errorf("reading secret: %w", err)
 	}
 	defer f.Close()
-	b := make([]byte, maxSecret+1)
-	n, err := io.ReadFull(f, b)
+	hint := maxSecret
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() < maxSecret {
+		hint = int(fi.Size())
+	}
+	b, err := readBounded(f, hint)
+	if err != nil {
+		return nil, fmt.Errorf("reading secret %s: %w", file, err)
+	}
+	return b, nil
+}
+
+// readBounded reads all of r, which should hold hint bytes, into one buffer
+// of hint+1 bytes (a full buffer means r held more) and, only if r did hold
+// more, into one of maxSecret+1 bytes. No copy of the data is left behind.
+func readBounded(r io.Reader, hint int) ([]byte, error) {
+	b := make([]byte, hint+1)
+	n, err := io.ReadFull(r, b)
+	if n == len(b) && n <= maxSecret { // grew since it was measured
+		big := make([]byte, maxSecret+1)
+		copy(big, b)
+		clear(b)
+		var m int
+		m, err = io.ReadFull(r, big[n:])
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		b, n = big, n+m
+	}
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) || n == 0 {
 		clear(b)
-		return nil, fmt.Errorf("reading secret %s: empty or unreadable: %w", file, err)
+		return nil, fmt.Errorf("empty or unreadable: %w", err)
 	}
 	if n > maxSecret {
 		clear(b)
-		return nil, fmt.Errorf("secret %s larger than %d bytes", file, maxSecret)
+		return nil, fmt.Errorf("larger than %d bytes", maxSecret)
 	}
 	return b[:n], nil
 }

@@ -26,7 +26,8 @@ type authentic struct {
 }
 
 // authenticate establishes that ev.Report was signed by a V[CL]EK that
-// chains to a trusted root, and is consistent with that certificate.
+// chains to a trusted root, and is consistent with that certificate. A
+// certificate whose chain verified before skips the chain check (chaincache.go).
 func (v *Verifier) authenticate(ev Evidence, o Options) (*authentic, error) {
 	if len(ev.Report) != reportSize {
 		return nil, fmt.Errorf("%w: report is %d bytes, want %d", ErrMalformed, len(ev.Report), reportSize)
@@ -39,6 +40,9 @@ func (v *Verifier) authenticate(ev Evidence, o Options) (*authentic, error) {
 	if err != nil {
 		return nil, err
 	}
+	if a := v.cachedAuthenticate(ev.Report, der, signer, o); a != nil {
+		return a, nil
+	}
 	a := &authentic{raw: ev.Report, signer: signer}
 	if err := a.decode(der, o.Product); err != nil {
 		return nil, a.preferSignature(err)
@@ -49,6 +53,7 @@ func (v *Verifier) authenticate(ev Evidence, o Options) (*authentic, error) {
 	if err := a.consistent(); err != nil {
 		return nil, err
 	}
+	v.remember(a, der, o.Now)
 	return a, nil
 }
 

@@ -53,10 +53,16 @@ type Options struct {
 }
 
 // Verifier checks evidence against one policy. Build it once (roots are
-// parsed then) and share it: Check is safe for concurrent use.
+// parsed then) and share it: Check is safe for concurrent use. A Verifier is
+// immutable apart from a bounded cache of V[CL]EK certificates whose chain to
+// its roots verified (at most 1024, keyed by the exact certificate bytes),
+// which spares re-verifying that chain's RSA signatures for every report. The
+// cache never decides a refusal, and a certificate found there is still
+// checked against Options.Now (the whole chain's validity) every time.
 type Verifier struct {
-	pol   compiled
-	roots *Roots
+	pol    compiled
+	roots  *Roots
+	chains *chainCache
 }
 
 // NewVerifier validates p and loads its roots, logging a warning for every
@@ -76,7 +82,7 @@ func NewVerifier(p *Policy, logger *slog.Logger) (*Verifier, error) {
 }
 
 func newVerifier(p *Policy, roots *Roots) *Verifier {
-	return &Verifier{pol: compile(p), roots: roots}
+	return &Verifier{pol: compile(p), roots: roots, chains: newChainCache(chainCacheSize)}
 }
 
 // NonAMDRoots reports whether the verifier trusts any non-AMD chain.

@@ -58,20 +58,9 @@ func runInitramfs(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	a := &initramfsArgs{}
-	fs := newInitramfsFlags(a)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stderr)
-			fmt.Fprintln(stderr, initramfsUsage)
-			fs.PrintDefaults()
-			return 0
-		}
-		return initramfsFail(stderr, usageError{err.Error()})
-	}
-	if fs.NArg() > 0 {
-		return initramfsFail(stderr, usagef("unexpected argument %q", fs.Arg(0)))
+	done, err := parseFlags(newInitramfsFlags(a), args[1:], initramfsUsage, stderr)
+	if done || err != nil {
+		return initramfsFail(stderr, err)
 	}
 	res, err := a.run()
 	if err != nil {
@@ -85,11 +74,7 @@ func runInitramfs(args []string, stdout, stderr io.Writer) int {
 }
 
 func initramfsFail(stderr io.Writer, err error) int {
-	fmt.Fprintf(stderr, "cvmctl initramfs build: %s\n", oneLine(err))
-	if errors.As(err, new(usageError)) {
-		return 2
-	}
-	return 1
+	return exitWith(stderr, "cvmctl initramfs build", err)
 }
 
 // buildResult is what cvmctl initramfs build reports.

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,13 +11,6 @@ import (
 
 	"github.com/cvminit/cvminit/initramfs/launch"
 )
-
-// usageError marks bad command-line input (exit status 2).
-type usageError struct{ msg string }
-
-func (e usageError) Error() string { return e.msg }
-
-func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
 
 // measureArgs are the flags of cvmctl measure, mirroring sev-snp-measure.
 type measureArgs struct {
@@ -54,36 +46,18 @@ func newMeasureFlags(a *measureArgs) *flag.FlagSet {
 func runMeasure(args []string, stdout, stderr io.Writer) int {
 	a := &measureArgs{}
 	fs := newMeasureFlags(a)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stderr)
-			fmt.Fprintln(stderr, "usage: cvmctl measure --ovmf FILE [flags]\n\nflags:")
-			fs.PrintDefaults()
-			return 0
-		}
-		return fail(stderr, usageError{err.Error()})
-	}
-	if fs.NArg() > 0 {
-		return fail(stderr, usagef("unexpected argument %q", fs.Arg(0)))
+	done, err := parseFlags(fs, args, "usage: cvmctl measure --ovmf FILE [flags]\n\nflags:", stderr)
+	if done || err != nil {
+		return exitWith(stderr, "cvmctl measure", err)
 	}
 	a.set = map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { a.set[f.Name] = true })
 	out, err := a.run()
 	if err != nil {
-		return fail(stderr, err)
+		return exitWith(stderr, "cvmctl measure", err)
 	}
 	fmt.Fprintln(stdout, out)
 	return 0
-}
-
-func fail(stderr io.Writer, err error) int {
-	fmt.Fprintf(stderr, "cvmctl measure: %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
-	if errors.As(err, new(usageError)) {
-		return 2
-	}
-	return 1
 }
 
 // run validates the flags, reads the files and returns the formatted digest.

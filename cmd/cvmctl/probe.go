@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/x509"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -38,19 +37,10 @@ func newProbeFlags(a *probeArgs) *flag.FlagSet {
 // prints only the size of a released secret, never the secret.
 func runProbe(args []string, stdout, stderr io.Writer) int {
 	a := &probeArgs{}
-	fs := newProbeFlags(a)
-	fs.SetOutput(io.Discard)
-	err := fs.Parse(args)
+	done, err := parseFlags(newProbeFlags(a), args,
+		"usage: cvmctl probe --broker URL --ca CA.pem --snpemu SOCKET [--resource PATH]\n\nflags:", stderr)
 	switch {
-	case errors.Is(err, flag.ErrHelp):
-		fmt.Fprintln(stderr, "usage: cvmctl probe --broker URL --ca CA.pem --snpemu SOCKET [--resource PATH]")
-		fs.SetOutput(stderr)
-		fs.PrintDefaults()
-		return 0
-	case err != nil:
-		err = usagef("%v", err)
-	case fs.NArg() > 0:
-		err = usagef("unexpected argument %q", fs.Arg(0))
+	case done || err != nil:
 	case a.broker == "" || a.socket == "":
 		err = usagef("--broker and --snpemu are required")
 	default:
@@ -103,17 +93,4 @@ func (r providerReporter) GetEvidence(ctx context.Context, rd [64]byte) ([]byte,
 		return nil, nil, err
 	}
 	return ev.Report, ev.CertTable, nil
-}
-
-// exitWith prints err as one line and returns the exit code: 0 without an
-// error, 2 for usage errors, 1 otherwise.
-func exitWith(stderr io.Writer, name string, err error) int {
-	if err == nil {
-		return 0
-	}
-	fmt.Fprintf(stderr, "%s: %v\n", name, err)
-	if errors.As(err, new(usageError)) {
-		return 2
-	}
-	return 1
 }

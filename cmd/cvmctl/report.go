@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -25,15 +24,6 @@ report version >= 2; measurement not checked). --policy applies a key
 broker policy file instead. Exit status: 0 valid, 1 invalid, 2 usage.
 
 flags:`
-
-// reportUsageError marks bad command-line input (exit status 2).
-type reportUsageError struct{ msg string }
-
-func (e reportUsageError) Error() string { return e.msg }
-
-func reportUsagef(format string, a ...any) error {
-	return reportUsageError{fmt.Sprintf(format, a...)}
-}
 
 // reportArgs are the flags of cvmctl report verify.
 type reportArgs struct {
@@ -67,19 +57,9 @@ func runReport(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	a := &reportArgs{}
-	fs := newReportFlags(a)
-	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(stderr, reportUsage)
-			fs.SetOutput(stderr)
-			fs.PrintDefaults()
-			return 0
-		}
-		return reportFail(stderr, reportUsageError{err.Error()})
-	}
-	if fs.NArg() > 0 {
-		return reportFail(stderr, reportUsagef("unexpected argument %q", fs.Arg(0)))
+	done, err := parseFlags(newReportFlags(a), args[1:], reportUsage, stderr)
+	if done || err != nil {
+		return reportFail(stderr, err)
 	}
 	return a.verify(stdout, stderr)
 }
@@ -117,22 +97,22 @@ func (a *reportArgs) options() (evidence.Options, error) {
 	var o evidence.Options
 	switch {
 	case a.report == "" && a.evidence == "":
-		return o, reportUsagef("need --report RAW (with --vcek or --vlek) or --evidence JSON")
+		return o, usagef("need --report RAW (with --vcek or --vlek) or --evidence JSON")
 	case a.report != "" && a.evidence != "":
-		return o, reportUsagef("--report and --evidence are exclusive")
+		return o, usagef("--report and --evidence are exclusive")
 	case a.evidence != "" && (a.vcek != "" || a.vlek != ""):
-		return o, reportUsagef("--vcek/--vlek go with --report; --evidence carries its own certificates")
+		return o, usagef("--vcek/--vlek go with --report; --evidence carries its own certificates")
 	case a.report != "" && (a.vcek == "") == (a.vlek == ""):
-		return o, reportUsagef("--report needs exactly one of --vcek or --vlek (no network: the certificate is not fetched)")
+		return o, usagef("--report needs exactly one of --vcek or --vlek (no network: the certificate is not fetched)")
 	}
 	if a.product != "" && a.product != "Milan" && a.product != "Genoa" && a.product != "Turin" {
-		return o, reportUsagef("--product %q: want Milan, Genoa or Turin", a.product)
+		return o, usagef("--product %q: want Milan, Genoa or Turin", a.product)
 	}
 	o.Product = a.product
 	if a.at != "" {
 		t, err := time.Parse(time.RFC3339, a.at)
 		if err != nil {
-			return o, reportUsagef("--at %q: want an RFC 3339 time such as 2025-06-01T00:00:00Z", a.at)
+			return o, usagef("--at %q: want an RFC 3339 time such as 2025-06-01T00:00:00Z", a.at)
 		}
 		o.Now = t
 	}
@@ -237,13 +217,5 @@ func (a *reportArgs) print(stdout io.Writer, res *evidence.Result, checkErr erro
 }
 
 func reportFail(stderr io.Writer, err error) int {
-	fmt.Fprintf(stderr, "cvmctl report verify: %s\n", oneLine(err))
-	if errors.As(err, new(reportUsageError)) {
-		return 2
-	}
-	return 1
-}
-
-func oneLine(err error) string {
-	return strings.ReplaceAll(err.Error(), "\n", "; ")
+	return exitWith(stderr, "cvmctl report verify", err)
 }

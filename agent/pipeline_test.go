@@ -120,6 +120,7 @@ func TestHappyPath(t *testing.T) {
 	}
 	wantCalls := []string{
 		"mount proc proc /proc", "mount sysfs sysfs /sys", "mount devtmpfs devtmpfs /dev", "mount tmpfs tmpfs /run",
+		"mount configfs configfs /sys/kernel/config",
 		"load /lib/modules/virtio_net.ko", "load /lib/modules/dm-crypt.ko", "net eth0",
 		"attest open emulated port=cvminit.snp", "report", "broker client https://10.0.2.2:8443",
 		"broker get default/disk/root", "report", "list",
@@ -177,3 +178,16 @@ func testCAPEM(t *testing.T) string {
 }
 
 var _ = errors.Is
+
+// TestConfigfsOptional: a kernel without configfs (Debian 6.1 builds it as a
+// module) still boots; configfs-tsm is then simply not available.
+func TestConfigfsOptional(t *testing.T) {
+	h := newHarness(t)
+	h.f.mountErr = map[string]error{"/sys/kernel/config": errors.New("ENODEV")}
+	if err := h.run(); err != nil {
+		t.Fatalf("Run = %v\nconsole:\n%s", err, h.console)
+	}
+	if finals := h.finals(); len(finals) != 1 || !finals[0].OK {
+		t.Fatalf("final lines = %+v, want one OK line\nconsole:\n%s", finals, h.console)
+	}
+}

@@ -55,6 +55,22 @@ func (linuxLogs) OpenConsole() (io.Writer, error) {
 // klog's Flush can wait until its output has been transmitted.
 func NewConsole(f *os.File) io.Writer { return Console{f} }
 
+// QuietConsole turns off echo, line editing and signal keys on the console
+// and drops pending input. PID 1 never reads the console (SECURITY.md H8), and
+// bytes the host types must not be echoed into the status lines.
+func QuietConsole(f *os.File) error {
+	fd := int(f.Fd())
+	t, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	if err != nil {
+		return fmt.Errorf("console termios: %w", err)
+	}
+	t.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
+	if err := unix.IoctlSetTermios(fd, unix.TCSETS, t); err != nil {
+		return fmt.Errorf("console termios: %w", err)
+	}
+	return unix.IoctlSetInt(fd, unix.TCFLSH, unix.TCIFLUSH)
+}
+
 // Console is a terminal the handler writes to; Drain waits until the
 // output has been transmitted (tcdrain), so that the last status line
 // reaches the serial port before power off.

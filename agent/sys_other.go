@@ -25,6 +25,9 @@ func LinuxSys() Sys {
 // NewConsole returns f: off Linux there is no tcdrain to offer.
 func NewConsole(f *os.File) io.Writer { return f }
 
+// QuietConsole is unsupported off Linux.
+func QuietConsole(*os.File) error { return ErrUnsupported }
+
 type unsupported struct{}
 
 func (unsupported) MkdirAll(string, fs.FileMode) error             { return ErrUnsupported }

@@ -22,6 +22,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, "cvminit: refusing to run: not PID 1 (it mounts file systems and powers the machine off)")
 		os.Exit(2)
 	}
+	// Before anything is printed: the host's keystrokes are neither echoed
+	// nor read. A console without termios (none at all) is no risk to ignore.
+	_ = agent.QuietConsole(os.Stdin)
 	var level slog.LevelVar
 	h := klog.New(klog.Options{Console: agent.NewConsole(os.Stdout), Level: &level})
 	// Libraries that use the standard logger (u-root) log at debug level.

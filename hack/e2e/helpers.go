@@ -1,0 +1,141 @@
+//go:build linux
+
+package e2e
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"sigs.k8s.io/yaml"
+)
+
+// startupTimeout bounds how long a helper may take to start listening.
+const startupTimeout = 10 * time.Second
+
+// TLSInit makes the broker's TLS identity in dir for the addresses the
+// guest (10.0.2.2) and the host (127.0.0.1) use, and returns the CA
+// certificate PEM the guest config pins.
+func TLSInit(ctx context.Context, b Binaries, dir string) (string, error) {
+	if _, err := runTool(ctx, "", b.Keybroker, "tls-init", "--dir", dir, "--hosts", "10.0.2.2,127.0.0.1"); err != nil {
+		return "", err
+	}
+	ca, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
+	return string(ca), err
+}
+
+// Policy is the part of the broker policy the e2e tests set: only the
+// emulator's chain is trusted (never AMD's roots), only the listed digests
+// are accepted, and each resource maps to a file.
+type Policy struct {
+	Measurements []string
+	EmulatorRoot string            // snpemu's cert_chain.pem
+	Resources    map[string]string // resource path -> secret file
+}
+
+// Write writes p as the broker's policy YAML.
+func (p Policy) Write(path string) error {
+	doc := map[string]any{
+		"attestation": map[string]any{
+			"trust_amd_roots":      false,
+			"extra_roots":          []string{p.EmulatorRoot},
+			"allowed_measurements": p.Measurements,
+		},
+		"resources": p.Resources,
+	}
+	b, err := yaml.Marshal(doc)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o600)
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// StartBroker starts `keybroker serve` on 127.0.0.1:port and waits until it
+// completes a TLS handshake under the CA in tlsDir.
+func StartBroker(ctx context.Context, b Binaries, policy, tlsDir string, port int, log io.Writer) (*Proc, error) {
+	ca, err := os.ReadFile(filepath.Join(tlsDir, "ca.pem"))
+	if err != nil {
+		return nil, err
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(ca) {
+		return nil, fmt.Errorf("no certificate in %s/ca.pem", tlsDir)
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	p, err := StartProc(b.Keybroker, []string{"serve", "--policy", policy, "--listen", addr, "--tls-dir", tlsDir},
+		ProcIO{Stdout: log, Stderr: log})
+	if err != nil {
+		return nil, err
+	}
+	cfg := &tls.Config{RootCAs: roots, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS13}
+	err = waitStarted(ctx, p, "keybroker on "+addr, func() error {
+		d := tls.Dialer{NetDialer: &net.Dialer{Timeout: time.Second}, Config: cfg}
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	})
+	return p, err
+}
+
+// EmuInit creates the emulated AMD chain in state (`snpemu init`).
+func EmuInit(ctx context.Context, b Binaries, state string) error {
+	_, err := runTool(ctx, "", b.Snpemu, "init", "--state", state)
+	return err
+}
+
+// EmuChain is the chain file of an snpemu state directory that the broker
+// policy trusts.
+func EmuChain(state string) string { return filepath.Join(state, "cert_chain.pem") }
+
+// StartEmu starts `snpemu serve` measuring l on the unix socket sock and
+// waits until the socket exists.
+func StartEmu(ctx context.Context, b Binaries, state, sock string, l Launch, log io.Writer) (*Proc, error) {
+	args := append([]string{"serve", "--state", state, "--socket", sock}, l.Args()...)
+	p, err := StartProc(b.Snpemu, args, ProcIO{Stdout: log, Stderr: log})
+	if err != nil {
+		return nil, err
+	}
+	err = waitStarted(ctx, p, "snpemu on "+sock, func() error {
+		_, err := os.Stat(sock)
+		return err
+	})
+	return p, err
+}
+
+// waitStarted waits until ready succeeds; if p exits first or the wait
+// times out, p is stopped and the error says so.
+func waitStarted(ctx context.Context, p *Proc, what string, ready func() error) error {
+	ctx, cancel := context.WithTimeout(ctx, startupTimeout)
+	defer cancel()
+	err := waitFor(ctx, what, func() error {
+		select {
+		case <-p.Done():
+			return fmt.Errorf("%w: exited: %v", errGiveUp, p.Err())
+		default:
+			return ready()
+		}
+	})
+	if err != nil {
+		p.Stop()
+	}
+	return err
+}

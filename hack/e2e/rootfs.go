@@ -1,0 +1,118 @@
+//go:build linux
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+)
+
+// The confidential OS prints these lines after cvminit's switch_root:
+// OSMarker when its /sbin/init runs, then SecretPrefix followed by the
+// content of /etc/secret-marker, a file that exists only on the encrypted
+// disk.
+const (
+	OSMarker     = "CONFIDENTIAL-OS-UP"
+	SecretPrefix = "SECRET-MARKER="
+	// BusyboxPackage is the Debian package the confidential OS is made of.
+	BusyboxPackage = "busybox-static"
+)
+
+// osInit is /sbin/init of the confidential OS.
+const osInit = `#!/bin/sh
+# /sbin/init of the e2e confidential OS: proves switch_root and the unlock.
+exec >/dev/console 2>&1
+echo ` + OSMarker + `
+echo "` + SecretPrefix + `$(cat /etc/secret-marker)"
+sync
+poweroff -f
+`
+
+// applets are the busybox applets osInit uses, linked in /bin.
+func applets() []string { return []string{"sh", "cat", "echo", "sync", "poweroff"} }
+
+// Rootfs describes the confidential OS image.
+type Rootfs struct {
+	BusyboxDeb string // busybox-static .deb (FetchDeb)
+	Secret     string // content of /etc/secret-marker, one line
+	Image      string // ext4 image to write
+	SizeMiB    int    // image size; 0 means 8
+}
+
+// FetchDeb downloads the Debian package pkg into dir with `apt-get
+// download` (nothing is installed) unless dir already holds it, and returns
+// the .deb's path. A failed download is an ErrUnavailable error.
+func FetchDeb(ctx context.Context, t Tools, dir, pkg string) (string, error) {
+	if m, _ := filepath.Glob(filepath.Join(dir, pkg+"_*.deb")); len(m) > 0 {
+		return m[0], nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	var args []string
+	if os.Geteuid() == 0 {
+		args = append(args, "-o", "APT::Sandbox::User=root")
+	}
+	if _, err := runTool(ctx, dir, t.AptGet, append(args, "download", "-q", pkg)...); err != nil {
+		return "", fmt.Errorf("%w: downloading %s: %w", ErrUnavailable, pkg, err)
+	}
+	m, _ := filepath.Glob(filepath.Join(dir, pkg+"_*.deb"))
+	if len(m) == 0 {
+		return "", fmt.Errorf("apt-get download %s left no .deb in %s", pkg, dir)
+	}
+	return m[0], nil
+}
+
+// BuildRootfs unpacks busybox into a fresh tree under work, adds osInit,
+// the secret and the directories switch_root moves into the new root
+// (/dev, /proc, /sys, /run), and makes the ext4 image with `mkfs.ext4 -d`
+// on a plain file: no mount, no loop device.
+func BuildRootfs(ctx context.Context, t Tools, work string, r Rootfs) error {
+	tree, err := os.MkdirTemp(work, "rootfs-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tree)
+	if _, err := runTool(ctx, "", t.DpkgDeb, "-x", r.BusyboxDeb, tree); err != nil {
+		return err
+	}
+	if err := populate(tree, r.Secret); err != nil {
+		return fmt.Errorf("populating rootfs: %w", err)
+	}
+	return MakeExt4(ctx, t, tree, r.Image, r.SizeMiB)
+}
+
+// MakeExt4 makes an ext4 image of sizeMiB (0 means 8) holding the tree,
+// owned by root, without a journal (the confidential OS only reads it).
+func MakeExt4(ctx context.Context, t Tools, tree, image string, sizeMiB int) error {
+	if sizeMiB == 0 {
+		sizeMiB = 8
+	}
+	_ = os.Remove(image)
+	_, err := runTool(ctx, "", t.MkfsExt4, "-q", "-F", "-t", "ext4", "-b", "4096", "-O", "^has_journal",
+		"-L", "cvmroot", "-E", "root_owner=0:0", "-d", tree, image, strconv.Itoa(sizeMiB)+"M")
+	return err
+}
+
+func populate(tree, secret string) error {
+	for _, d := range []string{"dev", "proc", "sys", "run", "tmp", "sbin", "etc", "root"} {
+		if err := os.MkdirAll(filepath.Join(tree, d), 0o755); err != nil {
+			return err
+		}
+	}
+	if _, err := os.Stat(filepath.Join(tree, "bin", "busybox")); err != nil {
+		return fmt.Errorf("busybox package without /bin/busybox: %w", err)
+	}
+	for _, a := range applets() {
+		if err := os.Symlink("busybox", filepath.Join(tree, "bin", a)); err != nil {
+			return err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(tree, "sbin", "init"), []byte(osInit), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(tree, "etc", "secret-marker"), []byte(secret+"\n"), 0o644)
+}

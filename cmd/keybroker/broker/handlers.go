@@ -2,6 +2,7 @@ package broker
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -65,7 +66,7 @@ func (b *Broker) attest(w http.ResponseWriter, r *http.Request) {
 		b.refuse(w, r, http.StatusUnauthorized, "TokenError", "cannot issue token", err)
 		return
 	}
-	b.log.Info("attestation accepted", "session", id, "measurement", hex.EncodeToString(res.Measurement),
+	b.log.Info("attestation accepted", "session", logID(id), "measurement", hex.EncodeToString(res.Measurement),
 		"signer", res.Signer, "product", res.Product)
 	writeJSON(w, kbs.AttestationResponse{Token: tok})
 }
@@ -105,7 +106,7 @@ func (b *Broker) resource(w http.ResponseWriter, r *http.Request) {
 		b.refuse(w, r, http.StatusUnauthorized, "PolicyDeny", "resource "+name+" not released", err)
 		return
 	}
-	b.log.Info("resource released", "resource", name, "session", sessionID(r))
+	b.log.Info("resource released", "resource", name, "session", logID(sessionID(r)))
 	writeJSON(w, jwe)
 }
 
@@ -164,4 +165,11 @@ func sessionID(r *http.Request) string {
 		return ""
 	}
 	return c.Value
+}
+
+// logID names a session in logs without revealing its cookie, which is a
+// bearer credential for the session's lifetime.
+func logID(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(sum[:6])
 }

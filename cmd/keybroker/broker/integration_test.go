@@ -212,3 +212,17 @@ func TestProtocolVersionAndTee(t *testing.T) {
 		t.Errorf("unknown path: %d, want 404", code)
 	}
 }
+
+// TestLogsHideSessionCookie: the session cookie is a bearer credential, so the
+// broker's log names sessions by a digest only.
+func TestLogsHideSessionCookie(t *testing.T) {
+	f := newFixture(t, nil)
+	cookie, nonce := rawSession(t, f)
+	if code := post(t, f, kbs.PathAttest, cookie, attestBody(t, nonce)); code != 200 {
+		t.Fatalf("attest: %d\n%s", code, f.logs)
+	}
+	id := strings.TrimPrefix(strings.SplitN(cookie, ";", 2)[0], kbs.SessionCookie+"=")
+	if len(id) < 16 || strings.Contains(f.logs.String(), id) {
+		t.Fatalf("session id %q in the broker log:\n%s", id, f.logs)
+	}
+}

@@ -12,14 +12,16 @@ PKGS_BUILD := ca-certificates
 PKGS_TEST  := $(PKGS_BUILD) apt dpkg qemu-system-x86 cryptsetup-bin e2fsprogs
 PKGS_DEMO  := $(PKGS_TEST)
 
-.PHONY: all help build test unit e2e lint demo bench assets deps-test deps-demo clean
+.PHONY: all help build test unit e2e lint demo initramfs bench assets deps-test deps-demo clean debug-tools
 
 all: build
 
 help:
 	@echo "make build   static binaries into $(BIN)/"
 	@echo "make test    lint + every test CI runs"
-	@echo "make demo    build, make an emulated SNP chain, start the broker and run an attested key release"
+	@echo "make demo    build, seal a demo disk, start the broker and SNP emulator, boot the confidential VM under QEMU"
+	@echo "make initramfs  build/initramfs.img from the committed demo config (reproducible)"
+	@echo "make debug-tools  u-root core tools for debug images (cvmctl initramfs build --debug --debug-tools)"
 	@echo "make bench   benchmarks (launch digest, broker handshake vs raw verification)"
 	@echo "make e2e     only the QEMU end-to-end boots (part of make test)"
 	@echo "make lint    gofmt + go vet"
@@ -56,8 +58,27 @@ bench:
 assets: deps-test
 	@hack/assets.sh $(ASSETS)
 
-demo: deps-demo build assets
+# build/initramfs.img from fixed inputs only (the static cvminit binary, the Debian kernel's modules, the
+# committed demo config testdata/demo/cvminit.yaml): two clean builds are byte-identical.
+DEMO_CONFIG := testdata/demo/cvminit.yaml
+initramfs: build assets
+	$(BIN)/cvmctl initramfs build --config $(DEMO_CONFIG) --init $(BIN)/cvminit \
+	  --modules-dir $(ASSETS)/root/lib/modules/$$(cat $(ASSETS)/kernel-release) --output $(BUILD)/initramfs.img
+
+# From nothing to the booted demo VM (hack/demo.sh runs hack/e2e/demo): seals a demo disk, measures, starts
+# keybroker + snpemu, boots QEMU with build/initramfs.img and streams its serial console.
+demo: deps-demo build assets initramfs
 	@hack/demo.sh
+
+# u-root core tools for debug images only (cvmctl initramfs build --debug --debug-tools $(DEBUG_TOOLS)):
+# one static binary each; gosh is built with goshsmall (no line editor, no TUI dependencies).
+DEBUG_TOOLS     := $(BUILD)/debug-tools
+DEBUG_TOOL_CMDS := gosh ls cat cp mv rm mkdir echo dmesg ip mount umount ps lsmod hexdump poweroff
+debug-tools:
+	@mkdir -p $(DEBUG_TOOLS)
+	CGO_ENABLED=0 $(GO) build -tags goshsmall $(GOFLAGS_STATIC) -o $(DEBUG_TOOLS)/ \
+	  $(addprefix github.com/u-root/u-root/cmds/core/,$(DEBUG_TOOL_CMDS))
+	@du -cb $(DEBUG_TOOLS)/* | tail -1
 
 clean:
 	rm -rf $(BUILD)

@@ -36,5 +36,7 @@ require (
 	golang.org/x/net v0.47.0 // indirect
 	golang.org/x/sync v0.18.0 // indirect
 	golang.org/x/sys v0.41.0 // indirect
+	golang.org/x/term v0.37.0 // indirect
 	google.golang.org/protobuf v1.33.0 // indirect
+	mvdan.cc/sh/v3 v3.11.0 // indirect
 )

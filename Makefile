@@ -71,11 +71,12 @@ demo: deps-demo build assets initramfs
 	@hack/demo.sh
 
 # u-root core tools for debug images only (cvmctl initramfs build --debug --debug-tools $(DEBUG_TOOLS)):
-# one static binary each; gosh is built with goshsmall (no line editor, no TUI dependencies).
+# one static binary each (echo, cd, test, ... are gosh builtins); gosh is built with goshsmall (no line
+# editor, no TUI dependencies).
 DEBUG_TOOLS     := $(BUILD)/debug-tools
-DEBUG_TOOL_CMDS := gosh ls cat cp mv rm mkdir echo dmesg ip mount umount ps lsmod hexdump poweroff
+DEBUG_TOOL_CMDS := gosh ls cat cp rm mkdir dmesg ip mount umount ps lsmod hexdump poweroff
 debug-tools:
-	@mkdir -p $(DEBUG_TOOLS)
+	@rm -rf $(DEBUG_TOOLS) && mkdir -p $(DEBUG_TOOLS)
 	CGO_ENABLED=0 $(GO) build -tags goshsmall $(GOFLAGS_STATIC) -o $(DEBUG_TOOLS)/ \
 	  $(addprefix github.com/u-root/u-root/cmds/core/,$(DEBUG_TOOL_CMDS))
 	@du -cb $(DEBUG_TOOLS)/* | tail -1

@@ -22,6 +22,9 @@ var (
 	ErrHeaderRejected = errors.New("LUKS2 header rejected")
 	// ErrPanic: a step panicked.
 	ErrPanic = errors.New("step panicked")
+	// ErrNoDebugShell: a debug image has no shell to offer (it was built
+	// without --debug-tools).
+	ErrNoDebugShell = errors.New("no debug shell in the image")
 	// ErrUnsupported: the real Sys is not available on this platform.
 	ErrUnsupported = errors.New("not supported on this platform")
 )

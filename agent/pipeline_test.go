@@ -28,6 +28,8 @@ type harness struct {
 	kmsg    *syncBuffer
 	console *syncBuffer
 	cmdline string
+	// debugShell is Sys.DebugShell (nil: none).
+	debugShell func(context.Context) error
 }
 
 var testKey = []byte("0123456789abcdef0123456789abcdef")
@@ -65,7 +67,9 @@ func (h *harness) run() error {
 	h.f.files["/proc/cmdline"] = []byte(h.cmdline + "\n")
 	var lv slog.LevelVar
 	handler := klog.New(klog.Options{Kmsg: h.kmsg, Console: h.console, Level: &lv})
-	return Run(context.Background(), Options{Sys: h.f.sys(), Log: handler, Level: &lv, Deadline: 2 * time.Second})
+	sys := h.f.sys()
+	sys.DebugShell = h.debugShell
+	return Run(context.Background(), Options{Sys: sys, Log: handler, Level: &lv, Deadline: 2 * time.Second})
 }
 
 // finals returns the status lines printed on the console.

@@ -28,9 +28,12 @@ type Sys struct {
 	Switcher Switcher
 	Power    Power
 	Clock    Clock
-	// DebugShell, when set, is offered after a failure, and only when the
-	// measured config is a debug image's that allows it. Production wiring
-	// leaves it nil. TODO(debug images): a u-root shell on the serial port.
+	// DebugShell, when set, runs after the FAIL status line and the wipe,
+	// and only when the measured config is a debug image's that allows it
+	// (debug and boot.debug_shell_after_failure); it returns when the shell
+	// exits and the failure policy powers off. It may be nil. LinuxSys sets
+	// a gosh on the console, which a production image (no /bin) never gets
+	// to start: its config refuses the shell and it carries none.
 	DebugShell func(ctx context.Context) error
 }
 

@@ -16,13 +16,16 @@ import (
 // LinuxSys returns the real hardware: mount(2), /dev/kmsg and /dev/console,
 // kernel modules (u-root kmodule), netlink and DHCP (u-root dhclient), the
 // SNP providers of agent/snp, the KBS client of agent/kbs, block devices
-// under /sys/class/block and /dev, LUKS2 via luks.go, u-root's SwitchRoot
-// and reboot(2).
+// under /sys/class/block and /dev, LUKS2 via luks.go, u-root's SwitchRoot,
+// reboot(2), and the debug shell on the console (which the runner offers
+// only to a debug image's config, and which finds no shell in a production
+// image).
 func LinuxSys() Sys {
 	return Sys{
 		Mounter: linuxMounter{}, Logs: linuxLogs{}, Files: osFiles{}, Modules: kmodLoader{},
 		Net: netlinkConfigurer{}, Attest: snpAttesters{}, Brokers: kbsBrokers{}, Blocks: sysBlocks{},
 		Unlocker: luksUnlocker{dir: detachedDir}, Switcher: urootSwitcher{}, Power: linuxPower{}, Clock: SystemClock{},
+		DebugShell: linuxDebugShell().run,
 	}
 }
 

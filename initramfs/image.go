@@ -32,6 +32,9 @@ const (
 	InitPath = "/init"
 	// ConfigPath is where the typed JSON config is baked in.
 	ConfigPath = "/etc/cvminit/config.json"
+	// DebugToolsDir holds a debug image's tools (u-root's core commands,
+	// gosh among them); production images have no such directory.
+	DebugToolsDir = "/bin"
 )
 
 // ErrBadSpec reports an image description that cannot be laid out: a missing

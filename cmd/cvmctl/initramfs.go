@@ -18,17 +18,20 @@ import (
 
 const initramfsUsage = `usage: cvmctl initramfs build --config cvminit.yaml --init cvminit
          --modules-dir lib/modules/RELEASE --output initramfs.img
-         [--kernel-release RELEASE] [--module NAME]... [--debug]
+         [--kernel-release RELEASE] [--module NAME]... [--debug [--debug-tools DIR]]
 
 Validates the operator config, resolves the kernel modules cvminit loads (the
 defaults plus --module, with their dependencies), writes the reproducible
 gzip-compressed cpio and prints "PATH size=BYTES sha256=HEX modules=N".
+A debug image (--debug) has its own digest; --debug-tools adds every regular
+file of DIR (static executables, e.g. make debug-tools) as /bin/NAME.
 
 flags:`
 
 // initramfsArgs are the flags of cvmctl initramfs build.
 type initramfsArgs struct {
 	config, init, modulesDir, release, output string
+	debugTools                                string
 	extra                                     []string
 	debug                                     bool
 }
@@ -48,6 +51,7 @@ func newInitramfsFlags(a *initramfsArgs) *flag.FlagSet {
 		return nil
 	})
 	fs.BoolVar(&a.debug, "debug", false, "debug image: debug logging, serial shell after a failure (own digest)")
+	fs.StringVar(&a.debugTools, "debug-tools", "", "with --debug: directory of static tools to add as /bin/NAME")
 	return fs
 }
 
@@ -95,6 +99,9 @@ func (a *initramfsArgs) run() (buildResult, error) {
 			return buildResult{}, usagef("missing --%s", r.flag)
 		}
 	}
+	if a.debugTools != "" && !a.debug {
+		return buildResult{}, usagef("--debug-tools needs --debug: production images carry no tools")
+	}
 	cfg, err := readConfig(a.config)
 	if err != nil {
 		return buildResult{}, err
@@ -106,6 +113,10 @@ func (a *initramfsArgs) run() (buildResult, error) {
 	if err := initramfs.CheckInit(initBin); err != nil {
 		return buildResult{}, fmt.Errorf("%s: %w", a.init, err)
 	}
+	tools, err := readDebugTools(a.debugTools)
+	if err != nil {
+		return buildResult{}, err
+	}
 	closure, err := a.resolve(cfg)
 	if err != nil {
 		return buildResult{}, err
@@ -114,7 +125,7 @@ func (a *initramfsArgs) run() (buildResult, error) {
 	if err != nil {
 		return buildResult{}, err
 	}
-	spec := initramfs.Spec{Init: initBin, Config: cfgJSON, Modules: closure.Files()}
+	spec := initramfs.Spec{Init: initBin, Config: cfgJSON, Modules: closure.Files(), Extra: tools}
 	res, err := writeImage(a.output, spec)
 	res.modules, res.builtin = len(closure.Modules), closure.Builtin
 	return res, err

@@ -39,6 +39,11 @@ func TestInitramfsErrors(t *testing.T) {
 	dynamic := write("dynamic", initramfstest.Executable("/lib64/ld-linux-x86-64.so.2"))
 	badYAML := write("bad.yaml", []byte("version: 2\n"))
 	withModules := write("mods.yaml", append(testYAML(testCAPEM(t), "emulated"), "modules: [/x.ko]\n"...))
+	emptyTools := filepath.Join(dir, "empty-tools")
+	initramfstest.WriteTree(t, emptyTools, map[string][]byte{"sub/x": initramfstest.Executable("")})
+	dynTools := filepath.Join(dir, "dyn-tools")
+	initramfstest.WriteTree(t, dynTools, map[string][]byte{"ls": initramfstest.Executable("/lib64/ld-linux-x86-64.so.2")})
+	debug := append(slices.Clone(good), "--debug", "--debug-tools")
 	tests := []struct {
 		name string
 		args []string
@@ -58,6 +63,10 @@ func TestInitramfsErrors(t *testing.T) {
 		{"dynamic init", setFlag(good, "--init", dynamic), 1, "dynamically linked"},
 		{"unknown module", append(slices.Clone(good), "--module", "nope"), 1, "kernel module not found"},
 		{"wrong release", append(slices.Clone(good), "--kernel-release", "6.1.0-1-amd64"), 1, "another kernel release"},
+		{"tools without --debug", append(slices.Clone(good), "--debug-tools", emptyTools), 2, "--debug-tools needs --debug"},
+		{"tools dir missing", append(slices.Clone(debug), filepath.Join(dir, "nope")), 1, "reading debug tools"},
+		{"tools dir without files", append(slices.Clone(debug), emptyTools), 1, "no regular files"},
+		{"dynamic tool", append(slices.Clone(debug), dynTools), 1, "dynamically linked"},
 		{"output dir missing", setFlag(good, "--output", filepath.Join(dir, "no", "x.img")), 1, "creating output"},
 	}
 	for _, tc := range tests {

@@ -1,21 +1,15 @@
 //go:build tools
 
-// Package tools pins modules the project depends on but does not import yet
-// (go-tpm for the vTPM step), so `go mod tidy` keeps them at the reviewed versions.
+// Package tools pins modules the project needs but no package of it imports,
+// so that `go mod tidy` keeps them at the reviewed versions:
+//   - go-tpm, for the vTPM step still to come;
+//   - mvdan.cc/sh and x/term, which `make debug-tools` needs to build u-root's
+//     gosh with the goshsmall tag (the packages below are what it imports).
 package tools
 
 import (
-	_ "github.com/anatol/luks.go"
-	_ "github.com/go-jose/go-jose/v4"
-	_ "github.com/google/go-configfs-tsm/report"
-	_ "github.com/google/go-sev-guest/abi"
-	_ "github.com/google/go-sev-guest/client"
-	_ "github.com/google/go-sev-guest/testing"
-	_ "github.com/google/go-sev-guest/validate"
-	_ "github.com/google/go-sev-guest/verify"
 	_ "github.com/google/go-tpm/tpm2"
-	_ "github.com/u-root/u-root/pkg/cpio"
-	_ "github.com/u-root/u-root/pkg/kmodule"
-	_ "github.com/u-root/u-root/pkg/mount"
-	_ "sigs.k8s.io/yaml"
+	_ "golang.org/x/term"
+	_ "mvdan.cc/sh/v3/interp"
+	_ "mvdan.cc/sh/v3/syntax"
 )

@@ -10,15 +10,19 @@ import (
 
 	"github.com/u-root/u-root/pkg/dhclient"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/cvminit/cvminit/agent/config"
 )
 
-// DHCP tuning: per-request timeout and retries; the overall deadline
-// bounds the whole exchange anyway.
+// DHCP tuning. nclient4 doubles the timeout after each unanswered try and
+// its "retries" count the tries, so each of the two exchanges (discover,
+// request) gives up after 1+2+4+8 = 15 s; the step's deadline bounds the
+// whole anyway. QEMU's server (and any server on the link) answers in
+// milliseconds.
 const (
-	dhcpTimeout = 3 * time.Second
-	dhcpRetries = 5
+	dhcpTimeout = time.Second
+	dhcpTries   = 4
 	linkUpWait  = 10 * time.Second
 	resolvConf  = "/etc/resolv.conf"
 )
@@ -89,13 +93,19 @@ func configureStatic(link netlink.Link, n config.Network) error {
 
 // configureDHCP gets a DHCPv4 lease and applies it (address, routes, DNS).
 func configureDHCP(ctx context.Context, name string) error {
-	link, err := dhclient.IfUp(name, linkUpWait)
+	// The DHCP client draws its transaction IDs from a random pool that
+	// must be initialised first (see waitEntropy).
+	if err := waitEntropy(ctx, unix.Getrandom); err != nil {
+		return err
+	}
+	wait := boundedWait(ctx, linkUpWait)
+	link, err := dhclient.IfUp(name, wait)
 	if err != nil {
 		return err
 	}
-	cfg := dhclient.Config{Timeout: dhcpTimeout, Retries: dhcpRetries, LogLevel: dhclient.LogInfo}
+	cfg := dhclient.Config{Timeout: dhcpTimeout, Retries: dhcpTries, LogLevel: dhclient.LogInfo}
 	var errs []error
-	for r := range dhclient.SendRequests(ctx, []netlink.Link{link}, true, false, cfg, linkUpWait) {
+	for r := range dhclient.SendRequests(ctx, []netlink.Link{link}, true, false, cfg, wait) {
 		if r.Err != nil {
 			errs = append(errs, r.Err)
 			continue
@@ -111,7 +121,56 @@ func configureDHCP(ctx context.Context, name string) error {
 	return fmt.Errorf("DHCP on %s: %w", name, errors.Join(errs...))
 }
 
-// describeLink lists the interface's IPv4 addresses for the log.
+// boundedWait is d, or less when ctx's deadline comes sooner: u-root's
+// link wait takes a duration, not a context.
+func boundedWait(ctx context.Context, d time.Duration) time.Duration {
+	if dl, ok := ctx.Deadline(); ok {
+		return min(d, time.Until(dl))
+	}
+	return d
+}
+
+// getrandomFunc is unix.Getrandom's signature.
+type getrandomFunc func(buf []byte, flags int) (int, error)
+
+// waitEntropy returns once the kernel's random pool is initialised, or
+// with an error when ctx ends first.
+//
+// u-root's DHCP client (through u-root/uio/rand) takes each transaction
+// ID from getrandom(GRND_NONBLOCK) in a busy loop of up to two minutes
+// that ignores ctx. Non-blocking calls never make the kernel collect
+// entropy, so on a CPU without a trusted RDRAND (QEMU's qemu64 model
+// under TCG, for one) the pool stays uninitialised, the loop spins and
+// the step only ends at the boot deadline. A blocking getrandom starts
+// the kernel's jitter-entropy collection, which initialises the pool in
+// about a second.
+func waitEntropy(ctx context.Context, getrandom getrandomFunc) error {
+	var b [1]byte
+	if _, err := getrandom(b[:], unix.GRND_NONBLOCK); !errors.Is(err, unix.EAGAIN) {
+		return nil // ready, or no getrandom: then uio falls back to /dev/urandom
+	}
+	done := make(chan error, 1)
+	go func() { // left behind if ctx ends first; the boot fails then anyway
+		var b [1]byte
+		_, err := getrandom(b[:], 0)
+		for errors.Is(err, unix.EINTR) {
+			_, err = getrandom(b[:], 0)
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("waiting for the kernel random pool: %w", err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("kernel random pool not initialised (no RDRAND or virtio-rng?): %w", ctx.Err())
+	}
+}
+
+// describeLink lists the interface's IPv4 addresses and default gateway
+// for the log, e.g. "10.0.2.15/24 via 10.0.2.2".
 func describeLink(link netlink.Link) string {
 	addrs, err := netlink.AddrList(link, netlink.FAMILY_V4)
 	if err != nil {
@@ -121,5 +180,25 @@ func describeLink(link netlink.Link) string {
 	for _, a := range addrs {
 		out = append(out, a.IPNet.String())
 	}
-	return strings.Join(out, ",")
+	desc := strings.Join(out, ",")
+	routes, err := netlink.RouteList(link, netlink.FAMILY_V4)
+	if err != nil {
+		return desc
+	}
+	for _, r := range routes {
+		if isDefault(r.Dst) && r.Gw != nil {
+			return desc + " via " + r.Gw.String()
+		}
+	}
+	return desc
+}
+
+// isDefault reports whether dst is the default destination (netlink
+// reports it as 0.0.0.0/0; older versions as nil).
+func isDefault(dst *net.IPNet) bool {
+	if dst == nil {
+		return true
+	}
+	ones, _ := dst.Mask.Size()
+	return ones == 0
 }

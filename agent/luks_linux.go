@@ -65,8 +65,9 @@ func unseal(r UnlockRequest, dir string) (*luks.Volume, error) {
 			continue
 		}
 		vol.BackingDevice, vol.Flags = r.Device, nil
-		if vol.StorageSize == 0 { // "dynamic": the rest of the device
+		if vol.StorageSize == 0 { // "dynamic": the rest of the device, in whole sectors
 			vol.StorageSize = r.DeviceSize - vol.StorageOffset
+			vol.StorageSize -= vol.StorageSize % vol.StorageSectorSize
 		}
 		return vol, nil
 	}

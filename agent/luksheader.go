@@ -80,15 +80,23 @@ type luksJSON struct {
 }
 
 type luksKeyslot struct {
-	Type string `json:"type"`
-	Area struct {
+	Type    string `json:"type"`
+	KeySize int    `json:"key_size"`
+	Area    struct {
 		Type       string `json:"type"`
 		Offset     string `json:"offset"`
 		Size       string `json:"size"`
 		Encryption string `json:"encryption"`
+		KeySize    int    `json:"key_size"`
 	} `json:"area"`
+	AF struct {
+		Type    string `json:"type"`
+		Stripes int    `json:"stripes"`
+		Hash    string `json:"hash"`
+	} `json:"af"`
 	KDF struct {
 		Type       string `json:"type"`
+		Hash       string `json:"hash"`
 		Iterations uint64 `json:"iterations"`
 		Time       uint64 `json:"time"`
 		Memory     uint64 `json:"memory"` // KiB
@@ -107,10 +115,18 @@ type luksSegment struct {
 }
 
 type luksDigest struct {
-	Type   string `json:"type"`
-	Hash   string `json:"hash"`
-	Digest string `json:"digest"`
+	Type       string   `json:"type"`
+	Hash       string   `json:"hash"`
+	Digest     string   `json:"digest"`
+	Iterations uint64   `json:"iterations"`
+	Keyslots   []string `json:"keyslots"`
+	Segments   []string `json:"segments"`
 }
+
+// luksVolumeKeySize is the only volume key size accepted: AES-256-XTS. luks.go
+// sizes the volume key from the keyslot's key_size, so a key_size of 0 would
+// make an empty key whose digest the host can compute without any secret.
+const luksVolumeKeySize = 64
 
 // KDF cost caps: a header the host wrote must not be able to make key
 // derivation exhaust the guest's memory or the boot deadline.
@@ -118,6 +134,7 @@ const (
 	maxArgon2MemoryKiB = 1 << 20
 	maxArgon2Time      = 64
 	maxArgon2CPUs      = 4
+	minPBKDF2Iter      = 1000 // cryptsetup's own minimum
 	maxPBKDF2Iter      = 10_000_000
 )
 
@@ -182,26 +199,49 @@ func (m *luksJSON) check(hdrSize uint64) (luksLayout, error) {
 	if len(m.Config.Requirements) > 0 && string(m.Config.Requirements) != "null" {
 		return luksLayout{}, fmt.Errorf("%w: config.requirements present", ErrHeaderRejected)
 	}
-	if err := m.checkDigests(); err != nil {
+	if err := m.checkKeyslots(hdrSize, l.offset); err != nil {
 		return luksLayout{}, err
 	}
-	return l, m.checkKeyslots(hdrSize, l.offset)
+	return l, m.checkDigests()
 }
 
-// checkDigests requires pbkdf2/sha256 digests of exactly 32 bytes: luks.go
-// compares only as many bytes as the stored digest has, so an empty digest
-// would accept any key.
+// checkDigests requires exactly one pbkdf2/sha256 digest of exactly 32 bytes,
+// with an affordable iteration count, binding the segment and only existing
+// keyslots: luks.go compares only as many bytes as the stored digest has, so
+// an empty digest would accept any key.
 func (m *luksJSON) checkDigests() error {
-	if len(m.Digests) == 0 {
-		return fmt.Errorf("%w: no digests", ErrHeaderRejected)
+	if len(m.Digests) != 1 {
+		return fmt.Errorf("%w: %d digests, want 1", ErrHeaderRejected, len(m.Digests))
 	}
 	for id, d := range m.Digests {
 		raw, err := base64.StdEncoding.DecodeString(d.Digest)
-		if d.Type != "pbkdf2" || d.Hash != "sha256" || err != nil || len(raw) != sha256.Size {
-			return fmt.Errorf("%w: digest %s: want pbkdf2/sha256 with a %d-byte digest", ErrHeaderRejected, id, sha256.Size)
+		if d.Type != "pbkdf2" || d.Hash != "sha256" || err != nil || len(raw) != sha256.Size ||
+			d.Iterations < minPBKDF2Iter || d.Iterations > maxPBKDF2Iter {
+			return fmt.Errorf("%w: digest %s: want pbkdf2/sha256 with a %d-byte digest and %d..%d iterations",
+				ErrHeaderRejected, id, sha256.Size, minPBKDF2Iter, maxPBKDF2Iter)
+		}
+		if !m.bindsAll(d) {
+			return fmt.Errorf("%w: digest %s must reference the segment and existing keyslots", ErrHeaderRejected, id)
 		}
 	}
 	return nil
+}
+
+// bindsAll reports whether d references exactly the one segment and at least
+// one keyslot, all of which exist.
+func (m *luksJSON) bindsAll(d luksDigest) bool {
+	if len(d.Segments) != 1 || len(d.Keyslots) == 0 {
+		return false
+	}
+	if _, ok := m.Segments[d.Segments[0]]; !ok {
+		return false
+	}
+	for _, k := range d.Keyslots {
+		if _, ok := m.Keyslots[k]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 func (m *luksJSON) checkSegment(hdrSize uint64) (luksLayout, error) {
@@ -244,6 +284,12 @@ func (m *luksJSON) checkKeyslots(hdrSize, segOffset uint64) error {
 		switch {
 		case k.Type != "luks2" || k.Area.Type != "raw" || k.Area.Encryption != "aes-xts-plain64":
 			return fmt.Errorf("%w: keyslot %s: %s/%s/%q", ErrHeaderRejected, id, k.Type, k.Area.Type, k.Area.Encryption)
+		case k.KeySize != luksVolumeKeySize || k.Area.KeySize != luksVolumeKeySize:
+			return fmt.Errorf("%w: keyslot %s: key_size %d, area key_size %d, want %d",
+				ErrHeaderRejected, id, k.KeySize, k.Area.KeySize, luksVolumeKeySize)
+		case k.AF.Type != "luks1" || k.AF.Stripes != 4000 || k.AF.Hash != "sha256":
+			return fmt.Errorf("%w: keyslot %s: af %s/%d/%s, want luks1/4000/sha256",
+				ErrHeaderRejected, id, k.AF.Type, k.AF.Stripes, k.AF.Hash)
 		case !kdfAffordable(k):
 			return fmt.Errorf("%w: keyslot %s: kdf %q or its cost is not allowed", ErrHeaderRejected, id, k.KDF.Type)
 		case errO != nil || errS != nil || off < 2*hdrSize || size == 0 || off+size < off || off+size > segOffset:
@@ -256,7 +302,7 @@ func (m *luksJSON) checkKeyslots(hdrSize, segOffset uint64) error {
 func kdfAffordable(k luksKeyslot) bool {
 	switch k.KDF.Type {
 	case "pbkdf2":
-		return k.KDF.Iterations >= 1 && k.KDF.Iterations <= maxPBKDF2Iter
+		return k.KDF.Hash == "sha256" && k.KDF.Iterations >= minPBKDF2Iter && k.KDF.Iterations <= maxPBKDF2Iter
 	case "argon2id", "argon2i":
 		return k.KDF.Time >= 1 && k.KDF.Time <= maxArgon2Time && k.KDF.CPUs >= 1 && k.KDF.CPUs <= maxArgon2CPUs &&
 			k.KDF.Memory >= 1 && k.KDF.Memory <= maxArgon2MemoryKiB

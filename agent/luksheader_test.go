@@ -96,10 +96,23 @@ func TestCheckLUKS2Rejects(t *testing.T) {
 		"argon2 memory absurd": func(j map[string]any) {
 			slot("", "kdf", map[string]any{"type": "argon2id", "time": 4, "memory": 1 << 30, "cpus": 1})(j)
 		},
-		"empty digest":     digest("digest", ""),
-		"short digest":     digest("digest", "AAAA"),
-		"digest hash sha1": digest("hash", "sha1"),
-		"no digests":       func(j map[string]any) { j["digests"] = map[string]any{} },
+		"keyslot key_size 0":     slot("", "key_size", 0),
+		"keyslot key_size 32":    slot("", "key_size", 32),
+		"area key_size 0":        slot("area", "key_size", 0),
+		"af stripes 1":           slot("af", "stripes", 1),
+		"af hash sha1":           slot("af", "hash", "sha1"),
+		"kdf hash sha1":          slot("kdf", "hash", "sha1"),
+		"digest iterations huge": digest("iterations", 1<<32-1),
+		"digest iterations 1":    digest("iterations", 1),
+		"digest no segment":      digest("segments", []string{}),
+		"digest other segment":   digest("segments", []string{"7"}),
+		"digest missing keyslot": digest("keyslots", []string{"0", "9"}),
+		"digest no keyslots":     digest("keyslots", []string{}),
+		"two digests":            func(j map[string]any) { j["digests"].(map[string]any)["1"] = j["digests"].(map[string]any)["0"] },
+		"empty digest":           digest("digest", ""),
+		"short digest":           digest("digest", "AAAA"),
+		"digest hash sha1":       digest("hash", "sha1"),
+		"no digests":             func(j map[string]any) { j["digests"] = map[string]any{} },
 		"requirements": func(j map[string]any) {
 			j["config"].(map[string]any)["requirements"] = map[string]any{"mandatory": []string{"online-reencrypt"}}
 		},

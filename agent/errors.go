@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/cvminit/cvminit/agent/disk"
 	"github.com/cvminit/cvminit/agent/klog"
 )
 
@@ -18,8 +19,9 @@ var (
 	ErrRootNotFound = errors.New("root disk not found")
 	// ErrRootAmbiguous: more than one block device carries the LUKS UUID.
 	ErrRootAmbiguous = errors.New("more than one disk carries the root LUKS UUID")
-	// ErrHeaderRejected: the root disk's LUKS2 header failed the checks.
-	ErrHeaderRejected = errors.New("LUKS2 header rejected")
+	// ErrHeaderRejected: the root disk's LUKS2 header failed the header
+	// guard (the same sentinel as disk.ErrHeaderRejected).
+	ErrHeaderRejected = disk.ErrHeaderRejected
 	// ErrPanic: a step panicked.
 	ErrPanic = errors.New("step panicked")
 	// ErrNoDebugShell: a debug image has no shell to offer (it was built

@@ -2,27 +2,27 @@ package agent
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strconv"
 	"strings"
 	"time"
-	"unsafe"
 
 	luks "github.com/anatol/luks.go"
 	"golang.org/x/sys/unix"
+
+	"github.com/cvminit/cvminit/agent/disk"
 )
 
 // detachedDir holds the checked metadata copy luks.go reads (tmpfs).
 const detachedDir = "/run/cvminit"
 
-// luksUnlocker unlocks with luks.go, which only ever reads the checked
-// metadata copy (written to tmpfs in dir as a detached header); the data
-// segment is mapped from the real device. Any panic inside luks.go is an
-// error.
+// luksUnlocker unlocks with luks.go through agent/disk, which only ever
+// hands luks.go the checked metadata copy (written to tmpfs in dir as a
+// detached header) and builds the dm-crypt table from validated values; the
+// data segment is mapped from the real device. Any panic inside luks.go is
+// an error.
 type luksUnlocker struct{ dir string }
 
 func (u luksUnlocker) Unlock(ctx context.Context, r UnlockRequest) (mapped string, err error) {
@@ -42,59 +42,21 @@ func (u luksUnlocker) Unlock(ctx context.Context, r UnlockRequest) (mapped strin
 	return mapperNode(ctx, r.Name)
 }
 
-// unseal recovers the volume key from the detached copy of the metadata and
-// points the volume at the real device. Header flags are ignored: dm flags
-// come only from the measured config.
+// unseal checks the metadata copy again (the caller pinned its UUID) and
+// recovers the volume key from it with disk.Unseal.
 func unseal(r UnlockRequest, dir string) (*luks.Volume, error) {
-	hdr, err := writeDetached(dir, r.Name, r.Metadata)
+	m, err := disk.CheckRegion(r.Metadata, "")
 	if err != nil {
 		return nil, err
 	}
-	defer os.Remove(hdr)
-	dev, err := luks.Open(hdr)
-	if err != nil {
-		return nil, fmt.Errorf("%w: luks.go: %w", ErrHeaderRejected, err)
-	}
-	defer dev.Close()
-	dev.FlagsClear()
-	var errs []error
-	for _, slot := range dev.Slots() {
-		vol, err := dev.UnsealVolume(slot, r.Key.Bytes())
-		if err != nil {
-			errs = append(errs, fmt.Errorf("keyslot %d: %w", slot, err))
-			continue
-		}
-		vol.BackingDevice, vol.Flags = r.Device, nil
-		if vol.StorageSize == 0 { // "dynamic": the rest of the device, in whole sectors
-			vol.StorageSize = r.DeviceSize - vol.StorageOffset
-			vol.StorageSize -= vol.StorageSize % vol.StorageSectorSize
-		}
-		return vol, nil
-	}
-	return nil, fmt.Errorf("no keyslot opens with the released key: %w", errors.Join(errs...))
-}
-
-func writeDetached(dir, name string, meta []byte) (string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", err
+		return nil, err
 	}
-	p := filepath.Join(dir, name+".luks")
-	if err := os.WriteFile(p, meta, 0o600); err != nil {
-		return "", fmt.Errorf("writing detached header: %w", err)
-	}
-	return p, nil
+	return disk.Unseal(m, r.Key.Bytes(), dir, r.Device, r.DeviceSize)
 }
 
-// wipeVolumeKey zeroes the volume key luks.go keeps in an unexported
-// field once dm-crypt has its copy. Best effort: if luks.go changes the
-// field, nothing is touched.
-func wipeVolumeKey(v *luks.Volume) {
-	f := reflect.ValueOf(v).Elem().FieldByName("key")
-	if !f.IsValid() || f.Kind() != reflect.Slice || f.Type().Elem().Kind() != reflect.Uint8 {
-		return
-	}
-	clear(unsafe.Slice((*byte)(f.UnsafePointer()), f.Len()))
-}
+// wipeVolumeKey zeroes the volume key once dm-crypt has its copy.
+func wipeVolumeKey(v *luks.Volume) { disk.WipeVolumeKey(v) }
 
 // mapperNode creates /dev/mapper/<name> for the new dm device (there is no
 // udev to do it) and returns its path.

@@ -128,7 +128,7 @@ func TestHappyPath(t *testing.T) {
 		"load /lib/modules/virtio_net.ko", "load /lib/modules/dm-crypt.ko", "net eth0",
 		"attest open emulated port=cvminit.snp", "report", "broker client https://10.0.2.2:8443",
 		"broker get default/disk/root", "report", "list",
-		"unlock /dev/vda root key=32 meta=65536", "mount ext4 /dev/mapper/root /newroot",
+		"unlock /dev/vda root key=32 meta=327680", "mount ext4 /dev/mapper/root /newroot",
 		"check /newroot /sbin/init", "switchroot /newroot /sbin/init",
 	}
 	if calls := h.f.hardwareCalls(); strings.Join(calls, "\n") != strings.Join(wantCalls, "\n") {

@@ -12,7 +12,7 @@ PKGS_BUILD := ca-certificates
 PKGS_TEST  := $(PKGS_BUILD) apt dpkg qemu-system-x86 cryptsetup-bin e2fsprogs
 PKGS_DEMO  := $(PKGS_TEST)
 
-.PHONY: all help build test unit e2e lint demo initramfs bench assets deps-test deps-demo clean debug-tools
+.PHONY: all help build test unit fuzz-short e2e lint demo initramfs bench assets deps-test deps-demo clean debug-tools
 
 all: build
 
@@ -24,6 +24,7 @@ help:
 	@echo "make debug-tools  u-root core tools for debug images (cvmctl initramfs build --debug --debug-tools)"
 	@echo "make bench   benchmarks (launch digest, broker handshake vs raw verification)"
 	@echo "make e2e     only the QEMU end-to-end boots (part of make test)"
+	@echo "make fuzz-short  a fixed-time fuzz pass over the LUKS2 header guard (part of make test)"
 	@echo "make lint    gofmt + go vet"
 	@echo "make assets  fetch Debian kernel, OVMF and OVMF.amdsev into $(ASSETS)/"
 
@@ -45,7 +46,13 @@ lint:
 unit:
 	$(GO) test -count=1 ./...
 
-test: deps-test assets lint unit
+test: deps-test assets lint unit fuzz-short
+
+# A short fixed-time pass of the LUKS2 header guard's fuzz targets (the host writes that header).
+FUZZTIME ?= 10s
+fuzz-short:
+	$(GO) test -run '^$$' -fuzz '^FuzzCheck$$' -fuzztime $(FUZZTIME) ./agent/disk/
+	$(GO) test -run '^$$' -fuzz '^FuzzCheckJSON$$' -fuzztime $(FUZZTIME) ./agent/disk/
 
 # The QEMU boots alone (they are part of `make test` too).
 e2e: deps-test assets
@@ -53,7 +60,7 @@ e2e: deps-test assets
 
 bench:
 	@mkdir -p $(BUILD)
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./initramfs/launch/ ./cmd/keybroker/... | tee $(BUILD)/bench.txt
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./initramfs/launch/ ./cmd/keybroker/... ./agent/disk/ | tee $(BUILD)/bench.txt
 
 assets: deps-test
 	@hack/assets.sh $(ASSETS)

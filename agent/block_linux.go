@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/cvminit/cvminit/agent/disk"
 )
 
 // sysBlocks finds block devices in /sys/class/block and reads them through
@@ -37,7 +39,7 @@ func (sysBlocks) ReadHeader(name string, n int) ([]byte, error) {
 	if err := checkName(name); err != nil {
 		return nil, err
 	}
-	if n < 0 || n > maxMetadata {
+	if n < 0 || n > disk.MaxMetadata {
 		return nil, fmt.Errorf("reading %d bytes of %s: out of range", n, name)
 	}
 	f, err := os.Open(filepath.Join("/dev", name))

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/cvminit/cvminit/agent/disk"
 )
 
 // Polling interval for the root disk: first and maximum.
@@ -51,11 +53,11 @@ func findRoot(b BlockDevices, uuid string) (string, error) {
 		if skipDevice(n) {
 			continue
 		}
-		hdr, err := b.ReadHeader(n, luksBinarySize)
+		hdr, err := b.ReadHeader(n, disk.BinaryHeaderSize)
 		if err != nil {
 			continue // unreadable (empty drive, vanished): not ours
 		}
-		if h, err := parseLUKSBinary(hdr); err == nil && strings.EqualFold(h.uuid, uuid) {
+		if h, err := disk.ParseBinary(hdr); err == nil && strings.EqualFold(h.UUID, uuid) {
 			found = append(found, n)
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/cvminit/cvminit/agent/disk"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/cvminit/cvminit/agent/secret"
@@ -64,11 +66,11 @@ func TestUnsealDetached(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := checkLUKS2(raw[:16<<20], testUUID)
+	l, err := disk.Check(raw[:16<<20], testUUID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req := UnlockRequest{Device: "/dev/vdz", Metadata: raw[:l.offset], DeviceSize: uint64(len(raw)),
+	req := UnlockRequest{Device: "/dev/vdz", Metadata: raw[:l.Offset], DeviceSize: uint64(len(raw)),
 		Key: secret.FromBytes(bytes.Clone(key)), Name: "root"}
 	dir := t.TempDir()
 	vol, err := unseal(req, dir)

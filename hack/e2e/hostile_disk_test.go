@@ -22,23 +22,9 @@ const (
 	plainKeyTimeout = 8 * time.Second
 )
 
-// TestHostileDisk runs the host-made disk scenarios of issue 4 (SECURITY.md
-// H1/H2). The disk sealed under the host's own key with the pinned UUID is
-// TestBoot's DiskSealedUnderOtherKey. The two boots here run side by side:
-// the header case uses the pinned broker port, which TestBoot's scenarios
-// have released (top-level tests run one after the other), and the
-// plaintext case has its own initramfs, policy and broker port.
-func TestHostileDisk(t *testing.T) {
-	e := requireEnv(t)
-	t.Run("HeaderCipherNull", func(t *testing.T) {
-		t.Parallel()
-		testHeaderCipherNull(t, e)
-	})
-	t.Run("PlaintextDisk", func(t *testing.T) {
-		t.Parallel()
-		testPlaintextDisk(t, e)
-	})
-}
+// The host-made disk scenarios of issue 4 (SECURITY.md H1/H2), run by
+// TestBoot. The disk sealed under the host's own key with the pinned UUID is
+// DiskSealedUnderOtherKey there.
 
 // testHeaderCipherNull boots the sealed disk after the host set its data
 // segment's cipher to cipher_null-ecb and recomputed both checksums: the

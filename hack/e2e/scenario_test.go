@@ -31,6 +31,7 @@ func TestBoot(t *testing.T) {
 			{"InitramfsNotInPolicy", testInitramfsNotInPolicy},
 			{"DiskSealedUnderOtherKey", testDiskSealedUnderOtherKey},
 			{"ConsoleInputIgnored", testConsoleInputIgnored},
+			{"HeaderCipherNull", testHeaderCipherNull},
 		} {
 			t.Run(sc.name, func(t *testing.T) { sc.run(t, e) })
 		}
@@ -38,6 +39,10 @@ func TestBoot(t *testing.T) {
 	t.Run("BrokerNotRunning", func(t *testing.T) {
 		t.Parallel()
 		testBrokerNotRunning(t, e)
+	})
+	t.Run("PlaintextDisk", func(t *testing.T) { // its own broker port
+		t.Parallel()
+		testPlaintextDisk(t, e)
 	})
 }
 

@@ -51,8 +51,8 @@ test: deps-test assets lint unit fuzz-short
 # A short fixed-time pass of the LUKS2 header guard's fuzz targets (the host writes that header).
 FUZZTIME ?= 10s
 fuzz-short:
-	$(GO) test -run '^$$' -fuzz '^FuzzCheck$$' -fuzztime $(FUZZTIME) ./agent/disk/
-	$(GO) test -run '^$$' -fuzz '^FuzzCheckJSON$$' -fuzztime $(FUZZTIME) ./agent/disk/
+	$(GO) test -run '^$$' -fuzz '^FuzzCheck$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s ./agent/disk/
+	$(GO) test -run '^$$' -fuzz '^FuzzCheckJSON$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s ./agent/disk/
 
 # The QEMU boots alone (they are part of `make test` too).
 e2e: deps-test assets

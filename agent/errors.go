@@ -22,6 +22,9 @@ var (
 	// ErrHeaderRejected: the root disk's LUKS2 header failed the header
 	// guard (the same sentinel as disk.ErrHeaderRejected).
 	ErrHeaderRejected = disk.ErrHeaderRejected
+	// ErrIdentityMismatch: the root disk is not the one the released key
+	// was sealed for (the same sentinel as disk.ErrIdentityMismatch).
+	ErrIdentityMismatch = disk.ErrIdentityMismatch
 	// ErrPanic: a step panicked.
 	ErrPanic = errors.New("step panicked")
 	// ErrNoDebugShell: a debug image has no shell to offer (it was built

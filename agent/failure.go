@@ -84,6 +84,7 @@ func classify(err error, fallback klog.Code) klog.Code {
 		{ErrRootNotFound, klog.CodeDiskNotFound},
 		{ErrRootAmbiguous, klog.CodeDiskNotFound},
 		{ErrHeaderRejected, klog.CodeHeaderRejected},
+		{ErrIdentityMismatch, klog.CodeDiskIdentityMismatch},
 	}
 	for _, k := range known {
 		if errors.Is(err, k.target) {

@@ -1,7 +1,9 @@
 package agent
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -59,6 +61,27 @@ func TestFailures(t *testing.T) {
 			func(h *harness) {
 				h.f.disks["vda"] = luksFixture(testUUID, func(j map[string]any) {
 					j["segments"].(map[string]any)["0"].(map[string]any)["encryption"] = "cipher_null-ecb"
+				})
+			}, []string{"unlock", "mount ext4"}},
+		{"raw key instead of a payload", "key", klog.CodeBrokerProtocol,
+			func(h *harness) { h.f.resource = []byte("0123456789abcdef0123456789abcdef") }, []string{"list", "unlock"}},
+		{"payload of another version", "key", klog.CodeBrokerProtocol,
+			func(h *harness) {
+				h.f.resource = []byte(`{"version":2,"key":"a2V5","luks_uuid":"` + testUUID + `","header_sha256":"` +
+					h.f.sealedID + `"}`)
+			}, []string{"list", "unlock"}},
+		{"identity mismatch", "unlock", klog.CodeDiskIdentityMismatch,
+			func(h *harness) { h.f.sealedID = strings.Repeat("ab", 32) }, []string{"unlock", "mount ext4"}},
+		{"payload for another UUID", "unlock", klog.CodeDiskIdentityMismatch,
+			func(h *harness) {
+				h.f.resource = []byte(`{"version":1,"key":"a2V5","luks_uuid":"00000000-0000-4000-8000-000000000000",` +
+					`"header_sha256":"` + h.f.sealedID + `"}`)
+			}, []string{"unlock", "mount ext4"}},
+		{"host-made disk, same UUID", "unlock", klog.CodeDiskIdentityMismatch,
+			func(h *harness) {
+				h.f.disks["vda"] = luksFixture(testUUID, func(j map[string]any) {
+					d := j["digests"].(map[string]any)["0"].(map[string]any)
+					d["salt"] = base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{9}, 32))
 				})
 			}, []string{"unlock", "mount ext4"}},
 		{"unlock fails", "unlock", klog.CodeUnlockFailed,

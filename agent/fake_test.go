@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -33,8 +34,12 @@ type fake struct {
 	debugBit  bool
 	keyErr    error
 	key       []byte
-	keyBuf    *secret.Buffer // the buffer handed to the agent
+	keyBuf    *secret.Buffer // the raw payload buffer handed to the agent
 	keyBytes  []byte         // its backing array, to check the wipe
+	sealedID  string         // header_sha256 of the payload (resource nil)
+	resource  []byte         // if set, released as is instead of a payload of key
+	usedKey   *secret.Buffer // the key the Unlocker got
+	usedBytes []byte         // its backing array, to check the wipe
 	disks     map[string][]byte
 	unlockErr error
 	checkErr  error
@@ -135,7 +140,12 @@ func (f *fake) GetResource(ctx context.Context, r kbs.Reporter, path string) (*s
 	if f.keyErr != nil {
 		return nil, f.keyErr
 	}
-	f.keyBuf = secret.FromBytes(bytes.Clone(f.key))
+	res := f.resource
+	if res == nil {
+		res = fmt.Appendf(nil, `{"version":1,"key":"%s","luks_uuid":"%s","header_sha256":"%s"}`,
+			base64.StdEncoding.EncodeToString(f.key), testUUID, f.sealedID)
+	}
+	f.keyBuf = secret.FromBytes(bytes.Clone(res))
 	f.keyBytes = f.keyBuf.Bytes()
 	return f.keyBuf, nil
 }
@@ -164,6 +174,7 @@ func (f *fake) Size(name string) (uint64, error) { return uint64(len(f.disks[nam
 
 func (f *fake) Unlock(_ context.Context, r UnlockRequest) (string, error) {
 	f.record("unlock %s %s key=%d meta=%d", r.Device, r.Name, r.Key.Len(), len(r.Metadata))
+	f.usedKey, f.usedBytes = r.Key, r.Key.Bytes()
 	if f.unlockErr != nil {
 		return "", f.unlockErr
 	}
@@ -172,13 +183,13 @@ func (f *fake) Unlock(_ context.Context, r UnlockRequest) (string, error) {
 
 func (f *fake) Check(newRoot, init string) error {
 	f.record("check %s %s", newRoot, init)
-	f.keyLenAtSwitch = f.keyBuf.Len()
+	f.keyLenAtSwitch = f.keyBuf.Len() + f.usedKey.Len()
 	return f.checkErr
 }
 
 func (f *fake) SwitchRoot(newRoot, init string) error {
 	f.record("switchroot %s %s", newRoot, init)
-	f.keyLenAtSwitch += f.keyBuf.Len()
+	f.keyLenAtSwitch += f.keyBuf.Len() + f.usedKey.Len()
 	return f.switchErr
 }
 

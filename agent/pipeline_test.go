@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/cvminit/cvminit/agent/config"
+	"github.com/cvminit/cvminit/agent/disk"
 	"github.com/cvminit/cvminit/agent/klog"
 )
 
@@ -47,9 +48,11 @@ func newHarness(t *testing.T) *harness {
 		Boot:    config.Boot{Deadline: config.Duration(10 * time.Second), OnFailure: "poweroff", Init: "/sbin/init"},
 		Log:     config.Log{Level: "info"},
 	}
+	vda := luksFixture(testUUID, nil)
 	f := &fake{
-		disks: map[string][]byte{"vda": luksFixture(testUUID, nil), "vdb": make([]byte, 8192)},
-		key:   testKey,
+		disks:    map[string][]byte{"vda": vda, "vdb": make([]byte, 8192)},
+		key:      testKey,
+		sealedID: sealedIdentity(t, vda),
 	}
 	return &harness{t: t, f: f, cfg: cfg, kmsg: &syncBuffer{}, console: &syncBuffer{}, cmdline: "console=ttyS0 quiet"}
 }
@@ -158,12 +161,23 @@ func (f *fake) hardwareCalls() []string {
 
 func checkWiped(t *testing.T, f *fake) {
 	t.Helper()
-	if f.keyBuf == nil {
-		return
+	if f.keyBuf != nil && (f.keyBuf.Len() != 0 || !bytes.Equal(f.keyBytes, make([]byte, len(f.keyBytes)))) {
+		t.Errorf("payload buffer not wiped: len %d, bytes %x", f.keyBuf.Len(), f.keyBytes)
 	}
-	if f.keyBuf.Len() != 0 || !bytes.Equal(f.keyBytes, make([]byte, len(f.keyBytes))) {
-		t.Errorf("key buffer not wiped: len %d, bytes %x", f.keyBuf.Len(), f.keyBytes)
+	if f.usedKey != nil && (f.usedKey.Len() != 0 || !bytes.Equal(f.usedBytes, make([]byte, len(f.usedBytes)))) {
+		t.Errorf("key buffer not wiped: len %d, bytes %x", f.usedKey.Len(), f.usedBytes)
 	}
+}
+
+// sealedIdentity is the header identity of a metadata region, as cvmctl
+// records it when sealing.
+func sealedIdentity(t *testing.T, region []byte) string {
+	t.Helper()
+	m, err := disk.CheckRegion(region, testUUID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.Identity()
 }
 
 func testCAPEM(t *testing.T) string {

@@ -22,6 +22,11 @@ type State struct {
 	Provider snp.Provider
 	// Report is the last SNP report sent to the broker (public data).
 	Report []byte
+	// DiskUUID and DiskIdentity are the LUKS UUID and header identity
+	// (disk.Metadata.Identity) the broker released with the key (step key);
+	// the unlock step refuses a disk that differs.
+	DiskUUID     string
+	DiskIdentity string
 	// RootDevice is the block device carrying the LUKS UUID ("/dev/vda").
 	RootDevice string
 	// Mapped is the unlocked plaintext device ("/dev/mapper/root").

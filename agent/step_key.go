@@ -5,16 +5,20 @@ import (
 	"crypto/x509"
 	"fmt"
 
+	"github.com/cvminit/cvminit/agent/disk"
 	"github.com/cvminit/cvminit/agent/kbs"
 	"github.com/cvminit/cvminit/agent/secret"
 	"github.com/cvminit/cvminit/agent/snp"
 )
 
 // MaxKeySize bounds the disk key (a LUKS passphrase) the broker may release.
-const MaxKeySize = 512
+const MaxKeySize = disk.MaxPayloadKey
 
 // stepKey runs the KBS protocol with fresh evidence and keeps the released
-// disk key in State. The broker's TLS identity is the CA pinned in the
+// disk key and the identity of the disk it was sealed for in State. The
+// released secret must be a disk.Payload; anything else (a raw key
+// included) is refused as ErrKeyInvalid (BROKER_PROTOCOL): there is no
+// fallback to an unpinned key. The broker's TLS identity is the CA pinned in the
 // measured config; there is no fallback to system roots.
 func stepKey(ctx context.Context, s *State) error {
 	b := s.Config.Broker
@@ -31,11 +35,17 @@ func stepKey(ctx context.Context, s *State) error {
 	}
 	kctx, cancel := context.WithTimeout(ctx, b.Timeout.D())
 	defer cancel()
-	key, err := client.GetResource(kctx, &evidence{s: s}, b.Resource)
+	raw, err := client.GetResource(kctx, &evidence{s: s}, b.Resource)
 	if err != nil {
 		return err
 	}
-	return keepKey(s, key)
+	p, err := disk.ParsePayload(raw.Bytes())
+	raw.Wipe()
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrKeyInvalid, err)
+	}
+	s.DiskUUID, s.DiskIdentity = p.LUKSUUID, p.HeaderSHA256
+	return keepKey(s, p.Key)
 }
 
 func keepKey(s *State, key *secret.Buffer) error {
@@ -46,7 +56,7 @@ func keepKey(s *State, key *secret.Buffer) error {
 	if !s.SetKey(key) {
 		return fmt.Errorf("%w: key arrived after secrets were wiped", ErrKeyInvalid)
 	}
-	s.log.Info("disk key released", "bytes", key.Len())
+	s.log.Info("disk key released", "bytes", key.Len(), "luks_uuid", s.DiskUUID, "header_sha256", s.DiskIdentity)
 	return nil
 }
 

@@ -9,8 +9,10 @@ import (
 )
 
 // stepUnlock reads the root disk's LUKS2 metadata region once, checks it
-// (disk.ReadMetadata: the header guard), and hands that checked copy with
-// the key to the Unlocker.
+// (disk.ReadMetadata: the header guard), refuses it unless its UUID and
+// header identity are the ones released with the key (disk.ErrIdentityMismatch,
+// checked before the key is used), and hands that checked copy with the key
+// to the Unlocker.
 func stepUnlock(ctx context.Context, s *State) error {
 	name := strings.TrimPrefix(s.RootDevice, "/dev/")
 	uuid := s.Config.Disk.LUKSUUID
@@ -23,6 +25,9 @@ func stepUnlock(ctx context.Context, s *State) error {
 	}
 	meta, err := disk.ReadMetadata(blockReader{s.sys.Blocks, name}, size, uuid)
 	if err != nil {
+		return fmt.Errorf("%s: %w", s.RootDevice, err)
+	}
+	if err := meta.Match(s.DiskUUID, s.DiskIdentity); err != nil {
 		return fmt.Errorf("%s: %w", s.RootDevice, err)
 	}
 	key := s.Key()

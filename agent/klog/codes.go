@@ -6,22 +6,23 @@ type Code string
 
 // The failure codes, in the order the boot can reach them.
 const (
-	CodeSetupFailed       Code = "SETUP_FAILED"
-	CodeConfigInvalid     Code = "CONFIG_INVALID"
-	CodeModulesFailed     Code = "MODULES_FAILED"
-	CodeNetworkDown       Code = "NETWORK_DOWN"
-	CodeAttestUnavailable Code = "ATTEST_UNAVAILABLE"
-	CodeAttestDebugPolicy Code = "ATTEST_DEBUG_POLICY"
-	CodeBrokerUnreachable Code = "BROKER_UNREACHABLE"
-	CodeKeyRefused        Code = "KEY_REFUSED"
-	CodeBrokerProtocol    Code = "BROKER_PROTOCOL"
-	CodeDiskNotFound      Code = "DISK_NOT_FOUND"
-	CodeHeaderRejected    Code = "HEADER_REJECTED"
-	CodeUnlockFailed      Code = "UNLOCK_FAILED"
-	CodeMountFailed       Code = "MOUNT_FAILED"
-	CodeSwitchRootFailed  Code = "SWITCH_ROOT_FAILED"
-	CodeDeadlineExceeded  Code = "DEADLINE_EXCEEDED"
-	CodeInternal          Code = "INTERNAL"
+	CodeSetupFailed          Code = "SETUP_FAILED"
+	CodeConfigInvalid        Code = "CONFIG_INVALID"
+	CodeModulesFailed        Code = "MODULES_FAILED"
+	CodeNetworkDown          Code = "NETWORK_DOWN"
+	CodeAttestUnavailable    Code = "ATTEST_UNAVAILABLE"
+	CodeAttestDebugPolicy    Code = "ATTEST_DEBUG_POLICY"
+	CodeBrokerUnreachable    Code = "BROKER_UNREACHABLE"
+	CodeKeyRefused           Code = "KEY_REFUSED"
+	CodeBrokerProtocol       Code = "BROKER_PROTOCOL"
+	CodeDiskNotFound         Code = "DISK_NOT_FOUND"
+	CodeHeaderRejected       Code = "HEADER_REJECTED"
+	CodeDiskIdentityMismatch Code = "DISK_IDENTITY_MISMATCH"
+	CodeUnlockFailed         Code = "UNLOCK_FAILED"
+	CodeMountFailed          Code = "MOUNT_FAILED"
+	CodeSwitchRootFailed     Code = "SWITCH_ROOT_FAILED"
+	CodeDeadlineExceeded     Code = "DEADLINE_EXCEEDED"
+	CodeInternal             Code = "INTERNAL"
 )
 
 // CodeInfo documents one failure code. The README reproduces this table.
@@ -58,6 +59,8 @@ func Codes() []CodeInfo {
 			"attach the disk sealed with disk.luks_uuid; exactly one disk may carry that UUID"},
 		{CodeHeaderRejected, "the root disk's LUKS2 header failed the checks",
 			"the disk was not made by cvmctl seal or was modified"},
+		{CodeDiskIdentityMismatch, "the root disk is not the one the key was sealed for",
+			"the host attached a disk that cvmctl did not seal with this key"},
 		{CodeUnlockFailed, "the released key did not unlock the root disk",
 			"the broker's resource does not belong to this disk"},
 		{CodeMountFailed, "the unlocked root file system could not be mounted",

@@ -13,6 +13,7 @@ import (
 )
 
 const diskUsage = `usage: cvmctl disk check --key-file FILE [--uuid UUID] [--json] IMAGE
+       cvmctl disk identity --key-file FILE [--uuid UUID] IMAGE
 
 Runs the guest's LUKS2 header guard on IMAGE (a disk image or block device)
 and, if the header passes, the guest's key check on the validated copy (no
@@ -52,16 +53,19 @@ func runDisk(args []string, stdout, stderr io.Writer) (code int) {
 			code = exitWith(stderr, "cvmctl disk check", fmt.Errorf("internal error: %v", p))
 		}
 	}()
+	if len(args) > 0 && args[0] == "identity" {
+		return runDiskIdentity(args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "check" {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
 			fmt.Fprintln(stderr, diskUsage)
 			newDiskFlags(&diskArgs{}).PrintDefaults()
 			return 0
 		}
-		return exitWith(stderr, "cvmctl disk", usagef("want the sub-command check (cvmctl disk check --help)"))
+		return exitWith(stderr, "cvmctl disk", usagef("want the sub-command check or identity (cvmctl disk --help)"))
 	}
 	a := &diskArgs{}
-	done, err := a.parse(args[1:], stderr)
+	done, err := a.parse(args[1:], diskUsage, stderr)
 	if done || err != nil {
 		return exitWith(stderr, "cvmctl disk check", err)
 	}
@@ -79,7 +83,7 @@ func runDisk(args []string, stdout, stderr io.Writer) (code int) {
 }
 
 // parse reads the flags, which may come before or after the one IMAGE.
-func (a *diskArgs) parse(args []string, stderr io.Writer) (done bool, err error) {
+func (a *diskArgs) parse(args []string, usage string, stderr io.Writer) (done bool, err error) {
 	fs := newDiskFlags(a)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
@@ -87,7 +91,7 @@ func (a *diskArgs) parse(args []string, stderr io.Writer) (done bool, err error)
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				return parseFlags(fs, []string{"-h"}, diskUsage, stderr)
+				return parseFlags(fs, []string{"-h"}, usage, stderr)
 			}
 			return false, usagef("%v", err)
 		}
@@ -114,30 +118,39 @@ func (a *diskArgs) check() (*diskVerdict, error) {
 		return nil, err
 	}
 	defer key.Wipe()
+	v, _, err := a.inspect(key)
+	return v, err
+}
+
+// inspect runs the guard and the key check with key on a.image and returns
+// the verdict and, if accepted, the validated metadata.
+func (a *diskArgs) inspect(key *secret.Buffer) (*diskVerdict, *disk.Metadata, error) {
 	f, err := os.Open(a.image)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer f.Close()
 	size, err := f.Seek(0, io.SeekEnd) // works for block devices too
 	if err != nil {
-		return nil, fmt.Errorf("size of %s: %w", a.image, err)
+		return nil, nil, fmt.Errorf("size of %s: %w", a.image, err)
 	}
 	v := &diskVerdict{Image: a.image}
 	m, err := disk.ReadMetadata(f, uint64(size), a.uuid)
 	if err != nil {
-		return v.refuse(err)
+		v, err = v.refuse(err)
+		return v, nil, err
 	}
 	dir, err := os.MkdirTemp("", "cvmctl-disk-")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer os.RemoveAll(dir)
 	if err := disk.CheckKey(m, key.Bytes(), dir); err != nil {
-		return v.refuse(err)
+		v, err = v.refuse(err)
+		return v, nil, err
 	}
 	v.Accepted, v.Layout = true, &m.Layout
-	return v, nil
+	return v, m, nil
 }
 
 // refuse turns a guard or key refusal into a verdict; other errors (the

@@ -22,7 +22,7 @@ func commands() map[string]command {
 		"initramfs": {"build the reproducible cvminit initramfs (initramfs build ...)", runInitramfs},
 		"report":    {"verify an SNP attestation report (report verify ...)", runReport},
 		"probe":     {"play a guest against a key broker through the SNP emulator", runProbe},
-		"disk":      {"check a LUKS2 disk image the way the guest does (disk check ...)", runDisk},
+		"disk":      {"check a LUKS2 disk image the way the guest does, or print its broker payload (disk check|identity ...)", runDisk},
 	}
 }
 

@@ -3,11 +3,15 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"os"
 	"strconv"
+
+	"github.com/cvminit/cvminit/agent/disk"
+	"github.com/cvminit/cvminit/agent/secret"
 )
 
 // LUKS2 parameters of the e2e disks, inside SECURITY.md's allow-list. The
@@ -73,6 +77,37 @@ func SealDisk(ctx context.Context, t Tools, s Seal) error {
 		"--uuid", s.UUID, "--key-file", keyFile, s.Output)
 	if err != nil {
 		return fmt.Errorf("sealing %s: %w", s.Output, err)
+	}
+	return nil
+}
+
+// WritePayload writes the broker resource for a sealed disk image to out
+// (0600): the disk.Payload holding key together with the LUKS UUID and the
+// header identity that disk.ReadMetadata (the guest's header guard) reads
+// from the image, as `cvmctl disk identity` prints it.
+func WritePayload(image string, key []byte, out string) error {
+	f, err := os.Open(image)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	m, err := disk.ReadMetadata(f, uint64(fi.Size()), "")
+	if err != nil {
+		return fmt.Errorf("reading the sealed header of %s: %w", image, err)
+	}
+	k := secret.FromBytes(bytes.Clone(key))
+	defer k.Wipe()
+	b, err := disk.Payload{Key: k, LUKSUUID: m.UUID, HeaderSHA256: m.Identity()}.Marshal()
+	if err != nil {
+		return err
+	}
+	defer clear(b)
+	if err := os.WriteFile(out, b, 0o600); err != nil {
+		return fmt.Errorf("writing the disk payload: %w", err)
 	}
 	return nil
 }

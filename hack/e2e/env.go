@@ -186,7 +186,7 @@ func (e *Env) policy(ctx context.Context) (err error) {
 	if err := os.MkdirAll(filepath.Dir(keyFile), 0o700); err != nil {
 		return err
 	}
-	if err := os.WriteFile(keyFile, e.Key, 0o600); err != nil {
+	if err := WritePayload(e.Disk, e.Key, keyFile); err != nil {
 		return err
 	}
 	e.Policy = e.path("policy.yaml")

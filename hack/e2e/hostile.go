@@ -89,7 +89,7 @@ func (e *Env) Repin(ctx context.Context, name string, mutate func(*Guest)) (*Env
 	if err := os.MkdirAll(filepath.Dir(keyFile), 0o700); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(keyFile, v.Key, 0o600); err != nil {
+	if err := WritePayload(v.Disk, v.Key, keyFile); err != nil {
 		return nil, err
 	}
 	v.Policy = v.path(name + "-policy.yaml")

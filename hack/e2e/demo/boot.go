@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/cvminit/cvminit/agent/disk"
 	"github.com/cvminit/cvminit/hack/e2e"
 )
 
@@ -112,11 +113,17 @@ func (d *demo) verdict() error {
 			return fmt.Errorf("%w: no %q line on the console", errGuestFailed, want)
 		}
 	}
-	key, err := os.ReadFile(d.keyFile)
+	payload, err := os.ReadFile(d.keyFile)
 	if err != nil {
 		return err
 	}
-	if leaks := e2e.Leaks(d.res.Raw, key); len(leaks) > 0 {
+	p, err := disk.ParsePayload(payload)
+	clear(payload)
+	if err != nil {
+		return err
+	}
+	defer p.Key.Wipe()
+	if leaks := e2e.Leaks(d.res.Raw, p.Key.Bytes()); len(leaks) > 0 {
 		return fmt.Errorf("%w: the disk key appeared on the console (%v)", errGuestFailed, leaks)
 	}
 	return nil

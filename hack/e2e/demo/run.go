@@ -153,7 +153,8 @@ func portFree(port int) error {
 func (d *demo) path(name string) string { return filepath.Join(d.o.Work, name) }
 
 // seal builds the confidential OS and seals it under a fresh key with the
-// config's LUKS UUID; the key becomes the broker's resource.
+// config's LUKS UUID; the key with the disk's identity (disk.Payload)
+// becomes the broker's resource.
 func (d *demo) seal(ctx context.Context) error {
 	salt := make([]byte, 8)
 	key := make([]byte, e2e.KeySize)
@@ -173,15 +174,19 @@ func (d *demo) seal(ctx context.Context) error {
 		e2e.Rootfs{BusyboxDeb: deb, Secret: d.secret, Image: d.rootfs}); err != nil {
 		return err
 	}
-	if err := os.WriteFile(d.keyFile, key, 0o600); err != nil {
+	if err := os.MkdirAll(filepath.Dir(d.keyFile), 0o700); err != nil {
 		return err
 	}
 	err = e2e.SealDisk(ctx, d.tools, e2e.Seal{FSImage: d.rootfs, Output: d.disk, Key: key, UUID: d.cfg.Disk.LUKSUUID})
-	if err == nil {
-		fmt.Fprintf(d.out, "disk %s: LUKS2 UUID %s, key %s (%d random bytes, the broker's %s)\n",
-			d.disk, d.cfg.Disk.LUKSUUID, d.keyFile, len(key), d.cfg.Broker.Resource)
+	if err != nil {
+		return err
 	}
-	return err
+	if err := e2e.WritePayload(d.disk, key, d.keyFile); err != nil {
+		return err
+	}
+	fmt.Fprintf(d.out, "disk %s: LUKS2 UUID %s, key payload %s (%d random bytes + disk identity, the broker's %s)\n",
+		d.disk, d.cfg.Disk.LUKSUUID, d.keyFile, len(key), d.cfg.Broker.Resource)
+	return nil
 }
 
 func (d *demo) chain(ctx context.Context) error {

@@ -63,7 +63,7 @@ func (d *demo) artifacts() [][2]string {
 		{"initramfs", initramfs + " " + fileFacts(initramfs)},
 		{"confidential OS", d.rootfs + " (plain ext4, busybox)"},
 		{"sealed disk", d.disk + " (LUKS2, UUID " + d.cfg.Disk.LUKSUUID + ")"},
-		{"disk key", d.keyFile + " (broker resource " + d.cfg.Broker.Resource + ")"},
+		{"disk key payload", d.keyFile + " (broker resource " + d.cfg.Broker.Resource + ")"},
 		{"emulated AMD chain", d.emu + "/"},
 		{"launch digest", d.digest},
 		{"broker policy", d.policy + " (DEMO ONLY: trusts the emulator's chain)"},

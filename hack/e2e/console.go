@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -58,7 +59,9 @@ func (c *Console) Write(p []byte) (int, error) {
 		if i < 0 {
 			break
 		}
-		c.lines = append(c.lines, Line{Text: strings.TrimRight(string(c.partial[:i]), "\r"), At: at})
+		for _, t := range splitKernel(strings.TrimRight(string(c.partial[:i]), "\r")) {
+			c.lines = append(c.lines, Line{Text: t, At: at})
+		}
 		c.partial = c.partial[i+1:]
 	}
 	return len(p), nil
@@ -151,4 +154,30 @@ func Leaks(out, secret []byte) []string {
 		}
 	}
 	return found
+}
+
+// kernelStamp matches the "[   12.345678] " that starts every kernel message.
+var kernelStamp = regexp.MustCompile(`\[ *[0-9]+\.[0-9]{6}\] `)
+
+// splitKernel splits a line where a kernel message begins inside it. The
+// kernel writes to the serial port directly, past the tty, so one of its
+// messages can land inside a line cvminit is writing (seen: a step line
+// followed by "[   15.675270] cvminit: boot failed ..." before its newline).
+func splitKernel(line string) []string {
+	var out []string
+	for {
+		loc := kernelStamp.FindStringIndex(line)
+		if loc == nil || loc[0] == 0 {
+			if loc != nil {
+				if next := kernelStamp.FindStringIndex(line[loc[1]:]); next != nil {
+					out = append(out, line[:loc[1]+next[0]])
+					line = line[loc[1]+next[0]:]
+					continue
+				}
+			}
+			return append(out, line)
+		}
+		out = append(out, line[:loc[0]])
+		line = line[loc[0]:]
+	}
 }

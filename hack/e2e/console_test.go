@@ -108,3 +108,21 @@ func TestVMArgs(t *testing.T) {
 		t.Error("a disk path with a comma must be refused")
 	}
 }
+
+func TestSplitKernelMessageInsideALine(t *testing.T) {
+	c := NewConsole(nil)
+	c.Write([]byte("cvminit: step=disk status=fail ms=9959[   15.675270] cvminit: boot failed step=disk\n" +
+		"[    1.000000] plain kernel line\nCVMINIT-STATUS v1 OK root=/dev/mapper/root init=/sbin/init total_ms=1\n"))
+	var got []string
+	for _, l := range c.Lines() {
+		got = append(got, l.Text)
+	}
+	want := []string{"cvminit: step=disk status=fail ms=9959", "[   15.675270] cvminit: boot failed step=disk",
+		"[    1.000000] plain kernel line", "CVMINIT-STATUS v1 OK root=/dev/mapper/root init=/sbin/init total_ms=1"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("lines:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if steps := Steps(c.Lines()); len(steps) != 1 || steps[0].Name != "disk" {
+		t.Fatalf("steps = %+v", steps)
+	}
+}

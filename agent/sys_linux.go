@@ -82,18 +82,6 @@ type Console struct{ *os.File }
 // Drain implements tcdrain(3): ioctl(TCSBRK, 1).
 func (c Console) Drain() error { return unix.IoctlSetInt(int(c.Fd()), unix.TCSBRK, 1) }
 
-// Write writes p and waits until it has left the tty. The kernel prints its
-// messages (cvminit's own kmsg lines among them) straight to the serial port,
-// past the tty's transmit buffer: without the wait, a message logged right
-// after a status line can land in the middle of it.
-func (c Console) Write(p []byte) (int, error) {
-	n, err := c.File.Write(p)
-	if err == nil {
-		_ = c.Drain()
-	}
-	return n, err
-}
-
 type osFiles struct{}
 
 func (osFiles) ReadFile(name string) ([]byte, error) { return os.ReadFile(name) }

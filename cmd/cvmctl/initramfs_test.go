@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"compress/gzip"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -23,7 +22,6 @@ import (
 
 	"github.com/cvminit/cvminit/agent/config"
 	"github.com/cvminit/cvminit/initramfs/initramfstest"
-	"github.com/u-root/u-root/pkg/cpio"
 )
 
 const fakeRelease = "6.1.0-98-amd64"
@@ -145,25 +143,16 @@ func build(t *testing.T, args []string) []byte {
 }
 
 // unpack reads the image back with the standard gzip reader and u-root's
-// cpio reader.
+// cpio reader (records) and returns each file's contents by path.
 func unpack(t *testing.T, img []byte) map[string][]byte {
 	t.Helper()
-	zr, err := gzip.NewReader(bytes.NewReader(img))
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatal(err)
-	}
 	files := map[string][]byte{}
-	err = cpio.ForEachRecord(cpio.Newc.Reader(bytes.NewReader(raw)), func(r cpio.Record) error {
+	for name, r := range records(t, img) {
 		b, err := io.ReadAll(io.NewSectionReader(r.ReaderAt, 0, int64(r.FileSize)))
-		files["/"+r.Name] = b
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files["/"+name] = b
 	}
 	return files
 }

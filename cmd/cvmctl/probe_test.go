@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/cvminit/cvminit/cmd/keybroker/broker"
+	"github.com/cvminit/cvminit/cmd/keybroker/store"
 	"github.com/cvminit/cvminit/cmd/snpemu/emu"
 )
 
@@ -26,12 +27,18 @@ func TestProbe(t *testing.T) {
 		t.Fatal(err)
 	}
 	secret := []byte("probe-canary-secret-0123456789ab")
-	if err := os.WriteFile(filepath.Join(dir, "key"), secret, 0o600); err != nil {
+	allowed := [48]byte{7, 47: 7}
+	st, err := store.Open(filepath.Join(dir, "store"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	allowed := [48]byte{7, 47: 7}
-	policy := "attestation:\n  extra_roots: [snp/" + emu.CertChainFile + "]\n  allowed_measurements: [\"" +
-		hex.EncodeToString(allowed[:]) + "\"]\nresources:\n  default/disk/root: key\n"
+	if err := st.Add("default/disk/root", secret, []string{hex.EncodeToString(allowed[:])}); err != nil {
+		t.Fatal(err)
+	}
+	policy := "attestation:\n  trust_amd_roots: false\n  extra_roots: [snp/" + emu.CertChainFile + "]\n" +
+		"  insecure_non_amd_roots: true\n  insecure_skip_revocation: true\n" +
+		"  min_tcb: {bootloader: 0, tee: 0, snp: 0, microcode: 0}\n  allow_smt: true\n  vmpl: 0\n" +
+		"  min_report_version: 2\n  permit_provisional_firmware: true\n"
 	if err := os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte(policy), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +46,7 @@ func TestProbe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := broker.New(broker.Config{Policy: p, Logger: slog.New(slog.DiscardHandler)})
+	b, err := broker.New(broker.Config{Policy: p, Store: st, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

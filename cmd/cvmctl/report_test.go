@@ -73,8 +73,8 @@ func TestReportVerifyValid(t *testing.T) {
 		t.Fatal(err)
 	}
 	vcekPEM := writeTemp(t, "vcek.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
-	allowDebug := writeTemp(t, "debug.yaml", "allow_debug: true\n")
-	vmpl1 := writeTemp(t, "vmpl1.yaml", "vmpl: 1\n")
+	allowDebug := writeTemp(t, "debug.yaml", "insecure_allow_debug: true\ninsecure_skip_revocation: true\n")
+	vmpl1 := writeTemp(t, "vmpl1.yaml", "vmpl: 1\ninsecure_skip_revocation: true\n")
 	milanV2 := vec("trustee-milan-v2-report.bin")
 	cases := []struct {
 		name string

@@ -2,8 +2,12 @@
 // attestation protocol 0.4.0 and releases secrets only to SEV-SNP guests whose
 // evidence passes its policy. See package broker.
 //
-//	keybroker tls-init --dir DIR [--hosts 127.0.0.1,10.0.2.2,localhost]
-//	keybroker serve --policy FILE [--listen ADDR] (--tls-dir DIR | --insecure-http)
+//	keybroker gen-ca --dir CA                          # once: the CA guests pin
+//	keybroker gen-cert --ca-dir CA --out TLS --hosts 10.0.2.2,broker.example.com
+//	keybroker resource add --store DIR --path default/disk/root --secret-file F --measurement HEX
+//	keybroker resource rotate|remove|list ...; keybroker measurement allow|revoke ...
+//	keybroker check-policy [--store DIR] policy.yaml
+//	keybroker serve --policy policy.yaml --store DIR (--tls-dir TLS | --insecure-http)
 package main
 
 import (
@@ -18,6 +22,8 @@ import (
 	"syscall"
 )
 
+const commands = "serve|check-policy|gen-ca|gen-cert|resource|measurement"
+
 // errUsage marks errors caused by bad arguments (exit 2).
 var errUsage = errors.New("usage")
 
@@ -29,17 +35,25 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: keybroker tls-init|serve [flags] (keybroker <command> -h for flags)")
+		fmt.Fprintln(stderr, "usage: keybroker "+commands+" [flags] (keybroker <command> -h for flags)")
 		return 2
 	}
 	var err error
 	switch args[0] {
 	case "serve":
 		err = serve(ctx, args[1:], stderr)
-	case "tls-init":
-		err = tlsInit(args[1:], stdout, stderr)
+	case "check-policy":
+		err = checkPolicy(args[1:], stdout, stderr)
+	case "gen-ca":
+		err = genCA(args[1:], stdout, stderr)
+	case "gen-cert":
+		err = genCert(args[1:], stdout, stderr)
+	case "resource":
+		err = resourceCmd(args[1:], os.Stdin, stdout, stderr)
+	case "measurement":
+		err = measurementCmd(args[1:], stdout, stderr)
 	default:
-		err = fmt.Errorf("%w: unknown command %q (want tls-init or serve)", errUsage, args[0])
+		err = fmt.Errorf("%w: unknown command %q (want one of %s)", errUsage, args[0], commands)
 	}
 	switch {
 	case err == nil:

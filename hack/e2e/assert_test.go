@@ -5,6 +5,8 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,6 +37,13 @@ func boot(t *testing.T, e *Env, name string, o BootOptions) *Result {
 	}
 	if leaks := Leaks(r.Raw, e.Key); len(leaks) > 0 {
 		t.Errorf("the disk key appears on the serial console as %v", leaks)
+	}
+	for _, name := range []string{"broker.log", "audit.jsonl"} { // absent when no broker ran
+		if b, err := os.ReadFile(filepath.Join(filepath.Dir(r.SerialLog), name)); err == nil {
+			if leaks := Leaks(b, e.Key); len(leaks) > 0 {
+				t.Errorf("the disk key appears in the broker's %s as %v", name, leaks)
+			}
+		}
 	}
 	return r
 }

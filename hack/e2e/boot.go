@@ -80,7 +80,8 @@ func startHelpers(ctx context.Context, b Binaries, s BootSpec) (func(), error) {
 			return stop, err
 		}
 		files = append(files, log)
-		p, err := StartBroker(ctx, b, s.Broker.Policy, s.Broker.TLSDir, s.Broker.Port, log)
+		p, err := StartBroker(ctx, b, s.Broker.Policy, s.Broker.TLSDir, s.Broker.Port,
+			filepath.Join(s.Dir, "audit.jsonl"), log)
 		if err != nil {
 			return stop, err
 		}

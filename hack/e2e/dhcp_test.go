@@ -36,7 +36,7 @@ func TestDHCPBoot(t *testing.T) {
 	de.Policy = e.path("policy-dhcp.yaml")
 	p := Policy{Measurements: []string{digest}, EmulatorRoot: EmuChain(e.EmuState),
 		Resources: map[string]string{Resource: e.path("secrets/root.key")}}
-	if err := p.Write(de.Policy); err != nil {
+	if err := p.Write(ctx, e.Bin, de.Policy); err != nil {
 		t.Fatal(err)
 	}
 	r := boot(t, &de, "dhcp", BootOptions{Initrd: initrd})

@@ -192,7 +192,7 @@ func (e *Env) policy(ctx context.Context) (err error) {
 	e.Policy = e.path("policy.yaml")
 	p := Policy{Measurements: []string{e.Digest}, EmulatorRoot: EmuChain(e.EmuState),
 		Resources: map[string]string{Resource: keyFile}}
-	return p.Write(e.Policy)
+	return p.Write(ctx, e.Bin, e.Policy)
 }
 
 // Launch is the measured launch of initrd with the Env's kernel, command

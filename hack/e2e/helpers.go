@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"sigs.k8s.io/yaml"
@@ -20,41 +21,69 @@ import (
 // startupTimeout bounds how long a helper may take to start listening.
 const startupTimeout = 10 * time.Second
 
-// TLSInit makes the broker's TLS identity in dir for the addresses the
-// guest (10.0.2.2) and the host (127.0.0.1) use, and returns the CA
-// certificate PEM the guest config pins.
+// TLSInit makes a broker CA and a server certificate in dir for the
+// addresses the guest (10.0.2.2) and the host (127.0.0.1) use, with
+// `keybroker gen-ca` and `gen-cert`, and returns the CA certificate PEM the
+// guest config pins.
 func TLSInit(ctx context.Context, b Binaries, dir string) (string, error) {
-	if _, err := runTool(ctx, "", b.Keybroker, "tls-init", "--dir", dir, "--hosts", "10.0.2.2,127.0.0.1"); err != nil {
+	if _, err := runTool(ctx, "", b.Keybroker, "gen-ca", "--dir", dir); err != nil {
+		return "", err
+	}
+	if _, err := runTool(ctx, "", b.Keybroker, "gen-cert", "--ca-dir", dir, "--out", dir,
+		"--hosts", "10.0.2.2,127.0.0.1"); err != nil {
 		return "", err
 	}
 	ca, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
 	return string(ca), err
 }
 
-// Policy is the part of the broker policy the e2e tests set: only the
-// emulator's chain is trusted (never AMD's roots), only the listed digests
-// are accepted, and each resource maps to a file.
+// Policy is what the e2e tests set up in a broker: only the emulator's
+// chain is trusted (never AMD's roots), and each resource is released to the
+// listed digests only.
 type Policy struct {
 	Measurements []string
 	EmulatorRoot string            // snpemu's cert_chain.pem
 	Resources    map[string]string // resource path -> secret file
 }
 
-// Write writes p as the broker's policy YAML.
-func (p Policy) Write(path string) error {
-	doc := map[string]any{
-		"attestation": map[string]any{
-			"trust_amd_roots":      false,
-			"extra_roots":          []string{p.EmulatorRoot},
-			"allowed_measurements": p.Measurements,
-		},
-		"resources": p.Resources,
-	}
-	b, err := yaml.Marshal(doc)
+// StoreFor is the resource store that belongs to the policy file path.
+func StoreFor(policy string) string { return strings.TrimSuffix(policy, ".yaml") + "-store" }
+
+// Write writes p as the broker's policy YAML at path and puts each resource
+// into the store StoreFor(path) with `keybroker resource add`, allowed to
+// p.Measurements.
+func (p Policy) Write(ctx context.Context, b Binaries, path string) error {
+	by, err := yaml.Marshal(map[string]any{"attestation": map[string]any{
+		"trust_amd_roots":             false,
+		"extra_roots":                 []string{p.EmulatorRoot},
+		"insecure_non_amd_roots":      true, // the emulator's chain proves nothing about hardware
+		"insecure_skip_revocation":    true, // and publishes no CRL
+		"min_tcb":                     map[string]int{"bootloader": 0, "tee": 0, "snp": 0, "microcode": 0},
+		"allow_smt":                   true,
+		"vmpl":                        0,
+		"min_report_version":          2,
+		"permit_provisional_firmware": true,
+	}})
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(path, b, 0o600)
+	if err := os.WriteFile(path, by, 0o600); err != nil {
+		return err
+	}
+	store := StoreFor(path)
+	if err := os.RemoveAll(store); err != nil {
+		return err
+	}
+	for name, file := range p.Resources {
+		args := []string{"resource", "add", "--store", store, "--path", name, "--secret-file", file}
+		for _, m := range p.Measurements {
+			args = append(args, "--measurement", m)
+		}
+		if _, err := runTool(ctx, "", b.Keybroker, args...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // FreePort returns a loopback TCP port that was free a moment ago.
@@ -67,9 +96,10 @@ func FreePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-// StartBroker starts `keybroker serve` on 127.0.0.1:port and waits until it
-// completes a TLS handshake under the CA in tlsDir.
-func StartBroker(ctx context.Context, b Binaries, policy, tlsDir string, port int, log io.Writer) (*Proc, error) {
+// StartBroker starts `keybroker serve` on 127.0.0.1:port, with the store
+// that belongs to policy and its audit log in the file audit, and waits until
+// it completes a TLS handshake under the CA in tlsDir.
+func StartBroker(ctx context.Context, b Binaries, policy, tlsDir string, port int, audit string, log io.Writer) (*Proc, error) {
 	ca, err := os.ReadFile(filepath.Join(tlsDir, "ca.pem"))
 	if err != nil {
 		return nil, err
@@ -79,7 +109,8 @@ func StartBroker(ctx context.Context, b Binaries, policy, tlsDir string, port in
 		return nil, fmt.Errorf("no certificate in %s/ca.pem", tlsDir)
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	p, err := StartProc(b.Keybroker, []string{"serve", "--policy", policy, "--listen", addr, "--tls-dir", tlsDir},
+	p, err := StartProc(b.Keybroker, []string{"serve", "--policy", policy, "--store", StoreFor(policy),
+		"--listen", addr, "--tls-dir", tlsDir, "--metrics-listen", "", "--audit-log", audit},
 		ProcIO{Stdout: log, Stderr: log})
 	if err != nil {
 		return nil, err

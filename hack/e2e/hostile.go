@@ -95,5 +95,5 @@ func (e *Env) Repin(ctx context.Context, name string, mutate func(*Guest)) (*Env
 	v.Policy = v.path(name + "-policy.yaml")
 	p := Policy{Measurements: []string{v.Digest}, EmulatorRoot: EmuChain(v.EmuState),
 		Resources: map[string]string{Resource: keyFile}}
-	return &v, p.Write(v.Policy)
+	return &v, p.Write(ctx, v.Bin, v.Policy)
 }

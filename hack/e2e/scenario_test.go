@@ -5,6 +5,8 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -54,6 +56,13 @@ func testHappyPath(t *testing.T, e *Env) {
 	r := boot(t, e, "happy", BootOptions{})
 	wantOK(t, r)
 	wantOSUp(t, e, r)
+	// The broker put its decisions on record: one release of the disk key
+	// to this launch digest.
+	audit, err := os.ReadFile(filepath.Join(filepath.Dir(r.SerialLog), "audit.jsonl"))
+	want := `"event":"resource","outcome":"released"`
+	if err != nil || strings.Count(string(audit), want) != 1 || !strings.Contains(string(audit), e.Digest) {
+		t.Errorf("audit log (%v) lacks exactly one release to %s:\n%s", err, e.Digest, audit)
+	}
 }
 
 func testInitramfsNotInPolicy(t *testing.T, e *Env) {

@@ -3,11 +3,15 @@ package broker_test
 import (
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/pem"
 	"flag"
 	"log/slog"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -19,6 +23,7 @@ import (
 
 	"github.com/cvminit/cvminit/agent/kbs"
 	"github.com/cvminit/cvminit/cmd/keybroker/broker"
+	"github.com/cvminit/cvminit/cmd/keybroker/store"
 	"github.com/cvminit/cvminit/cmd/snpemu/emu"
 )
 
@@ -56,7 +61,10 @@ var testMeasurement = [48]byte{0xc0, 0xff, 0xee, 47: 0x01}
 type fixture struct {
 	t      testing.TB
 	srv    *httptest.Server
+	broker *broker.Broker
+	store  *store.Store
 	logs   *syncBuffer
+	audit  *syncBuffer // the audit log (JSON lines)
 	secret []byte
 	now    time.Time
 	mu     sync.Mutex
@@ -64,31 +72,59 @@ type fixture struct {
 	served []string     // "status path" of every response
 }
 
-// newFixture starts a broker whose policy allows testMeasurement and trusts
-// the test chain; edit changes the policy before the broker starts.
+// testPolicy is a complete policy trusting the test chain: every key Lint
+// requires, revocation not checked (the emulator publishes no CRL) and the
+// non-AMD root explicitly allowed.
+func testPolicy() string {
+	return "attestation:\n" +
+		"  trust_amd_roots: false\n" +
+		"  extra_roots: [" + filepath.Join(chainDir, emu.CertChainFile) + "]\n" +
+		"  insecure_non_amd_roots: true\n" +
+		"  insecure_skip_revocation: true\n" +
+		"  min_tcb: {bootloader: 0, tee: 0, snp: 0, microcode: 0}\n" +
+		"  allow_smt: true\n" +
+		"  vmpl: 0\n" +
+		"  min_report_version: 2\n" +
+		"  permit_provisional_firmware: true\n"
+}
+
+// newFixture starts a broker whose store releases default/disk/root to
+// testMeasurement and whose policy trusts the test chain; edit changes the
+// policy before the broker starts.
 func newFixture(t testing.TB, edit func(p *broker.PolicyFile)) *fixture {
 	t.Helper()
-	f := &fixture{t: t, logs: &syncBuffer{}, secret: []byte("canary-disk-key-0123456789abcdef"), now: time.Now()}
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "root.key"), f.secret, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	policy := "attestation:\n  extra_roots: [" + filepath.Join(chainDir, emu.CertChainFile) + "]\n" +
-		"  allowed_measurements: [\"" + hex.EncodeToString(testMeasurement[:]) + "\"]\n" +
-		"resources:\n  default/disk/root: " + filepath.Join(dir, "root.key") + "\n"
-	p, err := broker.ParsePolicy([]byte(policy))
+	return newFixtureConfig(t, edit, nil)
+}
+
+// newFixtureConfig is newFixture with a last change to the broker's Config.
+func newFixtureConfig(t testing.TB, edit func(p *broker.PolicyFile), cfg func(*broker.Config)) *fixture {
+	t.Helper()
+	f := &fixture{t: t, logs: &syncBuffer{}, audit: &syncBuffer{},
+		secret: []byte("canary-disk-key-0123456789abcdef"), now: time.Now()}
+	p, err := broker.ParsePolicy([]byte(testPolicy()), "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if edit != nil {
 		edit(p)
 	}
-	b, err := broker.New(broker.Config{Policy: p, Now: f.clock,
-		Logger: slog.New(slog.NewTextHandler(f.logs, nil))})
+	f.store, err = store.Open(filepath.Join(t.TempDir(), "store"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.srv = httptest.NewTLSServer(f.record(b.Handler()))
+	if err := f.store.Add("default/disk/root", f.secret, []string{hex.EncodeToString(testMeasurement[:])}); err != nil {
+		t.Fatal(err)
+	}
+	c := broker.Config{Policy: p, Store: f.store, Now: f.clock, Audit: f.audit, Rate: -1,
+		Logger: slog.New(slog.NewTextHandler(f.logs, nil))}
+	if cfg != nil {
+		cfg(&c)
+	}
+	f.broker, err = broker.New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.srv = httptest.NewTLSServer(f.record(f.broker.Handler()))
 	t.Cleanup(f.srv.Close)
 	return f
 }
@@ -149,6 +185,12 @@ func (f *fixture) assertNothingReleased() {
 		if bytes.Contains(f.wire.Bytes(), []byte(enc)) {
 			f.t.Errorf("secret on the wire in plain form")
 		}
+		if strings.Contains(f.audit.String(), enc) || strings.Contains(f.logs.String(), enc) {
+			f.t.Errorf("secret in the audit or service log")
+		}
+	}
+	if strings.Contains(f.audit.String(), `"outcome":"released"`) {
+		f.t.Errorf("audit log records a release")
 	}
 }
 
@@ -199,4 +241,57 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// assertAudited checks that the audit log holds a record containing want.
+func (f *fixture) assertAudited(want string) {
+	f.t.Helper()
+	if !strings.Contains(f.audit.String(), want) {
+		f.t.Errorf("audit log lacks %s:\n%s", want, f.audit)
+	}
+}
+
+// writeCRL writes a CRL of the test chain's ARK, valid until nextUpdate,
+// revoking the ASK if revokeASK, and returns its path.
+func writeCRL(t testing.TB, nextUpdate time.Time, revokeASK bool) string {
+	t.Helper()
+	ark, arkKey := readPEM(t, emu.ARKFile), readPEM(t, emu.ARKKeyFile)
+	cert, err := x509.ParseCertificate(ark)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := x509.ParsePKCS8PrivateKey(arkKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.RevocationList{Number: big.NewInt(1), ThisUpdate: time.Now().Add(-time.Hour), NextUpdate: nextUpdate}
+	if revokeASK {
+		ask, err := x509.ParseCertificate(readPEM(t, emu.ASKFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl.RevokedCertificateEntries = []x509.RevocationListEntry{{SerialNumber: ask.SerialNumber, RevocationTime: time.Now()}}
+	}
+	der, err := x509.CreateRevocationList(rand.Reader, tmpl, cert, key.(crypto.Signer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "ark.crl")
+	if err := os.WriteFile(path, der, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func readPEM(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(chainDir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		t.Fatalf("%s: no PEM", name)
+	}
+	return blk.Bytes
 }

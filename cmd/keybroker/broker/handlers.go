@@ -11,67 +11,72 @@ import (
 
 	"github.com/cvminit/cvminit/agent/kbs"
 	"github.com/cvminit/cvminit/cmd/keybroker/evidence"
+	"github.com/cvminit/cvminit/cmd/keybroker/store"
 )
 
 // auth answers step 1: it checks the protocol version and TEE and hands out a
 // fresh nonce bound to a new session cookie.
 func (b *Broker) auth(w http.ResponseWriter, r *http.Request) {
+	a := b.begin(w, r, "auth")
 	var req kbs.Request
 	if err := decodeStrict(r, &req); err != nil {
-		b.refuse(w, r, http.StatusUnauthorized, "SerdeError", "bad auth request", err)
+		a.refuse(http.StatusUnauthorized, "SerdeError", "bad_request", "bad auth request", err)
 		return
 	}
 	if req.Version != kbs.ProtocolVersion {
-		b.refuse(w, r, http.StatusUnauthorized, "ProtocolVersion",
+		a.refuse(http.StatusUnauthorized, "ProtocolVersion", "protocol_version",
 			fmt.Sprintf("protocol version %q not supported, want %q", req.Version, kbs.ProtocolVersion), nil)
 		return
 	}
 	if req.Tee != kbs.TeeSNP {
-		b.refuse(w, r, http.StatusUnauthorized, "UnsupportedTee", fmt.Sprintf("tee %q not supported", req.Tee), nil)
+		a.refuse(http.StatusUnauthorized, "UnsupportedTee", "unsupported_tee", fmt.Sprintf("tee %q not supported", req.Tee), nil)
 		return
 	}
 	id, nonce, err := b.sessions.open()
 	if err != nil {
-		b.refuse(w, r, http.StatusUnauthorized, "SessionError", "cannot open session", err)
+		a.refuse(http.StatusUnauthorized, "SessionError", reason(err), "cannot open session", err)
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: kbs.SessionCookie, Value: id, Path: "/kbs",
 		MaxAge: int(b.cfg.NonceTTL.Seconds()), HttpOnly: true})
-	writeJSON(w, kbs.Challenge{Nonce: nonce, ExtraParams: json.RawMessage(`""`)})
+	a.d.Session = logID(id)
+	a.send(outcomeAccepted, kbs.Challenge{Nonce: nonce, ExtraParams: json.RawMessage(`""`)})
 }
 
 // attest answers step 2: it consumes the session's nonce, checks that the
 // report binds that nonce and the tee key, verifies the evidence against policy
 // and, on success, returns a token.
 func (b *Broker) attest(w http.ResponseWriter, r *http.Request) {
+	a := b.begin(w, r, "attest")
 	id := sessionID(r)
 	nonce, err := b.sessions.consume(id)
 	if err != nil {
-		b.refuse(w, r, http.StatusUnauthorized, "InvalidCookie", "session refused", err)
+		a.refuse(http.StatusUnauthorized, "InvalidCookie", reason(err), "session refused", err)
 		return
 	}
 	att, err := decodeAttestation(r)
 	if err != nil {
-		b.refuse(w, r, http.StatusUnauthorized, "SerdeError", "bad attestation body", err)
+		a.refuse(http.StatusUnauthorized, "SerdeError", "bad_request", "bad attestation body", err)
 		return
 	}
 	res, err := b.check(nonce, att)
+	a.d.withEvidence(res)
 	if err != nil {
-		b.refuse(w, r, http.StatusUnauthorized, "AttestationError", "attestation refused: "+evidence.Reason(err), err)
+		a.refuse(http.StatusUnauthorized, "AttestationError", reason(err), "attestation refused: "+reason(err), err)
 		return
 	}
-	b.sessions.attest(id, att.RuntimeData.TeePubKey)
-	tok, err := b.token(id, res)
+	key := att.RuntimeData.TeePubKey
+	b.sessions.attest(id, key, res)
+	tok, err := b.token(id, key, res)
 	if err != nil {
-		b.refuse(w, r, http.StatusUnauthorized, "TokenError", "cannot issue token", err)
+		a.refuse(http.StatusUnauthorized, "TokenError", "internal_error", "cannot issue token", err)
 		return
 	}
-	b.log.Info("attestation accepted", "session", logID(id), "measurement", hex.EncodeToString(res.Measurement),
-		"signer", res.Signer, "product", res.Product)
-	writeJSON(w, kbs.AttestationResponse{Token: tok})
+	a.send(outcomeAccepted, kbs.AttestationResponse{Token: tok})
 }
 
-// check verifies att against the session nonce and the policy.
+// check verifies att against the session nonce, the policy and the
+// measurements the store's resources allow.
 func (b *Broker) check(nonce string, att *attestation) (*evidence.Result, error) {
 	if att.RuntimeData.Nonce != nonce {
 		return nil, fmt.Errorf("runtime-data nonce is not the session's: %w", evidence.ErrReportData)
@@ -84,51 +89,52 @@ func (b *Broker) check(nonce string, att *attestation) (*evidence.Result, error)
 	if err != nil {
 		return nil, fmt.Errorf("tee-evidence: %w", errors.Join(evidence.ErrMalformed, err))
 	}
-	return b.verifier.Check(ev, evidence.Options{Now: b.cfg.Now(), ReportData: &rd,
-		Product: b.cfg.Product, CheckMeasurement: true})
+	idx, err := b.store.Index()
+	if err != nil {
+		return nil, err
+	}
+	return b.policy.Load().verifier.Check(ev, evidence.Options{Now: b.cfg.Now(), ReportData: &rd,
+		CheckMeasurement: true, AllowedMeasurements: idx.AllMeasurements()})
 }
 
 // resource answers step 3: the secret named by the path, sealed to the tee key
-// of an attested session (cookie) or token (Authorization: Bearer).
+// of an attested session (cookie, or the token issued to it), at most once
+// per session, and only if the resource allows the session's measurement.
 func (b *Broker) resource(w http.ResponseWriter, r *http.Request) {
+	a := b.begin(w, r, "resource")
 	name := r.PathValue("repo") + "/" + r.PathValue("type") + "/" + r.PathValue("tag")
-	if err := ValidateResourcePath(name); err != nil {
-		b.refuse(w, r, http.StatusNotFound, "InvalidRequestPath", "request path is invalid", err)
+	if err := store.ValidatePath(name); err != nil {
+		a.refuse(http.StatusNotFound, "InvalidRequestPath", "invalid_path", "request path is invalid", err)
 		return
 	}
-	key, err := b.teeKey(r)
+	a.d.Resource = name
+	id, err := b.session(r)
 	if err != nil {
-		b.refuse(w, r, http.StatusUnauthorized, "TokenNotFound", "not attested", err)
+		a.refuse(http.StatusUnauthorized, "TokenNotFound", reason(err), "not attested", err)
 		return
 	}
-	jwe, err := b.store.seal(name, key)
+	a.d.Session = logID(id)
+	key, res, err := b.sessions.claim(id, name)
+	a.d.withEvidence(res)
 	if err != nil {
-		b.refuse(w, r, http.StatusUnauthorized, "PolicyDeny", "resource "+name+" not released", err)
+		a.refuse(http.StatusUnauthorized, "TokenNotFound", reason(err), "not attested", err)
 		return
 	}
-	b.log.Info("resource released", "resource", name, "session", logID(sessionID(r)))
-	writeJSON(w, jwe)
+	jwe, err := b.release(name, key, res)
+	if err != nil {
+		a.refuse(http.StatusUnauthorized, "PolicyDeny", reason(err), "resource "+name+" not released", err)
+		return
+	}
+	a.send(outcomeReleased, jwe)
 }
 
-func (b *Broker) teeKey(r *http.Request) (kbs.JWK, error) {
+// session returns the session id of the request: its cookie, or the session
+// its bearer token was issued to.
+func (b *Broker) session(r *http.Request) (string, error) {
 	if tok, ok := bearer(r); ok {
 		return b.verifyToken(tok)
 	}
-	return b.sessions.key(sessionID(r))
-}
-
-// refuse writes a Trustee error body and logs the reason with its cause.
-func (b *Broker) refuse(w http.ResponseWriter, r *http.Request, status int, variant, detail string, cause error) {
-	b.log.Warn("request refused", "path", r.URL.Path, "status", status, "type", variant,
-		"reason", detail, "err", cause)
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(kbs.ErrorInfo{Type: kbs.ErrorType(variant), Detail: detail})
-}
-
-func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(v)
+	return sessionID(r), nil
 }
 
 func decodeStrict(r *http.Request, v any) error {
@@ -170,6 +176,9 @@ func sessionID(r *http.Request) string {
 // logID names a session in logs without revealing its cookie, which is a
 // bearer credential for the session's lifetime.
 func logID(id string) string {
+	if id == "" {
+		return ""
+	}
 	sum := sha256.Sum256([]byte(id))
 	return hex.EncodeToString(sum[:6])
 }

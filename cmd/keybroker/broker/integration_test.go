@@ -36,13 +36,16 @@ func TestReleaseToAllowedLaunch(t *testing.T) {
 // must be refused, each for its own logged reason, with nothing released.
 func TestRefusals(t *testing.T) {
 	vmpl1 := uint32(1)
+	staleCRL := writeCRL(t, time.Now().Add(-time.Minute), false)
+	revokedCRL := writeCRL(t, time.Now().Add(time.Hour), true)
 	flip := func(off int) func([]byte) { return func(r []byte) { r[off] ^= 0x01 } }
 	cases := []struct {
-		name   string
-		emu    emu.Config
-		tamper func([]byte)
-		policy func(*broker.PolicyFile)
-		reason error
+		name     string
+		emu      emu.Config
+		tamper   func([]byte)
+		policy   func(*broker.PolicyFile)
+		resource string // default: default/disk/root
+		reason   error
 	}{
 		{name: "digest not allowed", emu: emu.Config{Measurement: [48]byte{1, 2, 3}}, reason: evidence.ErrMeasurement},
 		{name: "debug policy bit", emu: emu.Config{Debug: true}, reason: evidence.ErrDebug},
@@ -56,14 +59,28 @@ func TestRefusals(t *testing.T) {
 		}, reason: evidence.ErrUntrustedRoot},
 		{name: "flipped bit in measurement", tamper: flip(0x90), reason: evidence.ErrSignature},
 		{name: "flipped bit in policy", tamper: flip(0x08), reason: evidence.ErrSignature},
-		{name: "unknown resource", policy: func(p *broker.PolicyFile) { p.Resources = map[string]string{} },
-			reason: broker.ErrUnknownResource},
+		{name: "flipped bit in signature", tamper: flip(0x2A0), reason: evidence.ErrSignature},
+		{name: "SMT forbidden", policy: func(p *broker.PolicyFile) { p.Attestation.AllowSMT = false },
+			reason: evidence.ErrSMT},
+		{name: "host data pinned", policy: func(p *broker.PolicyFile) { p.Attestation.HostData = strings.Repeat("ab", 32) },
+			reason: evidence.ErrHostData},
+		{name: "stale CRL", policy: func(p *broker.PolicyFile) {
+			p.Attestation.InsecureSkipRevocation, p.Attestation.CRLs = false, []string{staleCRL}
+		}, reason: evidence.ErrRevocation},
+		{name: "ASK revoked", policy: func(p *broker.PolicyFile) {
+			p.Attestation.InsecureSkipRevocation, p.Attestation.CRLs = false, []string{revokedCRL}
+		}, reason: evidence.ErrRevoked},
+		{name: "unknown resource", resource: "default/disk/other", reason: broker.ErrUnknownResource},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, tc.policy)
 			r := reporter{srv: newEmulator(t, tc.emu), tamper: tc.tamper}
-			got, err := f.client().GetResource(context.Background(), r, "default/disk/root")
+			name := tc.resource
+			if name == "" {
+				name = "default/disk/root"
+			}
+			got, err := f.client().GetResource(context.Background(), r, name)
 			if err == nil {
 				got.Wipe()
 				t.Fatal("secret released")
@@ -78,6 +95,7 @@ func TestRefusals(t *testing.T) {
 			if !strings.Contains(f.logs.String(), want) {
 				t.Errorf("broker log lacks reason %q:\n%s", want, f.logs)
 			}
+			f.assertAudited(`"outcome":"refused"`)
 			f.assertNothingReleased()
 		})
 	}
@@ -225,4 +243,18 @@ func TestLogsHideSessionCookie(t *testing.T) {
 	if len(id) < 16 || strings.Contains(f.logs.String(), id) {
 		t.Fatalf("session id %q in the broker log:\n%s", id, f.logs)
 	}
+}
+
+// TestCurrentCRL: with revocation checked against a current CRL of the
+// chain's ARK that revokes nothing, the secret is released.
+func TestCurrentCRL(t *testing.T) {
+	crl := writeCRL(t, time.Now().Add(time.Hour), false)
+	f := newFixture(t, func(p *broker.PolicyFile) {
+		p.Attestation.InsecureSkipRevocation, p.Attestation.CRLs = false, []string{crl}
+	})
+	got, err := f.client().GetResource(context.Background(), reporter{srv: newEmulator(t, emu.Config{})}, "default/disk/root")
+	if err != nil {
+		t.Fatalf("GetResource: %v\n%s", err, f.logs)
+	}
+	got.Wipe()
 }

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,27 +15,61 @@ func TestExamplePolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := p.Attestation
-	if !a.TrustAMDRoots || a.AllowDebug || a.AllowMigrationAgent || a.MinTCB.SNP != 8 || len(a.AllowedMeasurements) != 1 {
+	if !a.TrustAMDRoots || a.InsecureAllowDebug || a.InsecureAllowMigrationAgent || a.InsecureNonAMDRoots ||
+		a.MinTCB.SNP != 8 || a.MinTCB.Microcode != 115 || len(a.AllowedMeasurements) != 0 {
 		t.Errorf("example policy decoded as %+v", a)
 	}
-	if f := p.Resources["default/disk/root"]; !strings.HasSuffix(f, filepath.Join("testdata", "secrets", "root.key")) {
-		t.Errorf("resource file %q not resolved against the policy's directory", f)
+	if got := a.Insecure(); len(got) != 1 || !strings.Contains(got[0], "insecure_skip_revocation") {
+		t.Errorf("example's insecure options = %q, want only insecure_skip_revocation", got)
 	}
 }
 
+// complete is a policy with every key Lint requires.
+const complete = "attestation:\n  trust_amd_roots: true\n  insecure_skip_revocation: true\n" +
+	"  min_tcb: {bootloader: 3, tee: 0, snp: 8, microcode: 115}\n  allow_smt: true\n  vmpl: 0\n" +
+	"  min_report_version: 3\n  permit_provisional_firmware: false\n"
+
 func TestPolicyRefusesMistakes(t *testing.T) {
+	if _, err := ParsePolicy([]byte(complete), ""); err != nil {
+		t.Fatalf("complete policy refused: %v", err)
+	}
 	for name, y := range map[string]string{
-		"unknown key":        "attestation: {alow_debug: true}\n",
-		"unknown top key":    "resource: {}\n",
-		"bad resource path":  "resources: {\"a/b\": f}\n",
-		"empty file":         "resources: {\"a/b/c\": \"\"}\n",
-		"no roots":           "attestation: {trust_amd_roots: false}\n",
-		"short measurement":  "attestation: {allowed_measurements: [\"abcd\"]}\n",
+		"unknown key":        complete + "  alow_debug: true\n",
+		"old debug key":      complete + "  allow_debug: true\n",
+		"unknown top key":    complete + "resource: {}\n",
+		"resources section":  complete + "resources: {a/b/c: f}\n",
+		"no roots":           strings.Replace(complete, "trust_amd_roots: true", "trust_amd_roots: false", 1),
+		"short measurement":  complete + "  allowed_measurements: [\"abcd\"]\n",
 		"not yaml":           "attestation: [\n",
-		"measurement number": "attestation: {allowed_measurements: [123]}\n",
+		"measurement number": complete + "  allowed_measurements: [123]\n",
+		"no revocation":      strings.Replace(complete, "  insecure_skip_revocation: true\n", "", 1),
 	} {
-		if _, err := ParsePolicy([]byte(y)); err == nil {
+		if _, err := ParsePolicy([]byte(y), ""); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// TestLintNamesEveryUnsetKey removes each required key in turn: the policy
+// is refused with an error naming exactly that key.
+func TestLintNamesEveryUnsetKey(t *testing.T) {
+	keys := map[string]string{
+		"trust_amd_roots": "  trust_amd_roots: true\n", "allow_smt": "  allow_smt: true\n", "vmpl": "  vmpl: 0\n",
+		"min_report_version":          "  min_report_version: 3\n",
+		"permit_provisional_firmware": "  permit_provisional_firmware: false\n",
+		"min_tcb.tee":                 "tee: 0, ", "min_tcb.bootloader": "bootloader: 3, ", "min_tcb.microcode": ", microcode: 115",
+	}
+	for key, line := range keys {
+		y := strings.Replace(complete, line, "", 1)
+		if y == complete {
+			t.Fatalf("%s: test line %q not in the policy", key, line)
+		}
+		_, err := ParsePolicy([]byte(y), "")
+		if !errors.Is(err, ErrLint) || !strings.Contains(err.Error(), "attestation."+key+": not set") {
+			t.Errorf("without %s: err = %v", key, err)
+		}
+	}
+	if _, err := ParsePolicy([]byte("{}"), ""); !errors.Is(err, ErrLint) {
+		t.Errorf("empty policy: err = %v, want ErrLint", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cvminit/cvminit/agent/kbs"
+	"github.com/cvminit/cvminit/cmd/keybroker/evidence"
 )
 
 // Session errors; each maps to a refusal the guest sees as 401.
@@ -18,16 +19,25 @@ var (
 	ErrNonceUsed      = errors.New("nonce already used")
 	ErrNotAttested    = errors.New("session not attested")
 	ErrTooManyOpen    = errors.New("too many open sessions")
+	ErrReleased       = errors.New("resource already released in this session")
 )
 
 // session is one RCAR exchange: a nonce handed out by /auth, consumed by
-// exactly one /attest, then (on success) the key the resource is sealed to.
+// exactly one /attest, then (on success) what that attestation established.
 type session struct {
 	nonce    string
 	expires  time.Time
 	consumed bool
-	attested bool
+	grant    *grant // nil until /attest accepted the evidence
+}
+
+// grant is what a successful attestation gives a session: the key resources
+// are sealed to, the evidence that earned it, and the resources released so
+// far (each at most once per session, hence once per nonce).
+type grant struct {
 	teeKey   kbs.JWK
+	result   *evidence.Result
+	released map[string]bool
 }
 
 // sessions holds the open sessions. Nonces live nonceTTL; an attested session
@@ -93,28 +103,54 @@ func (s *sessions) consume(id string) (string, error) {
 	return ss.nonce, nil
 }
 
-// attest records a successful attestation and the key resources are sealed to.
-func (s *sessions) attest(id string, key kbs.JWK) {
+// attest records a successful attestation: the key resources are sealed to
+// and the evidence's result.
+func (s *sessions) attest(id string, key kbs.JWK, res *evidence.Result) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if ss, ok := s.m[id]; ok {
-		ss.attested, ss.teeKey = true, key
+		ss.grant = &grant{teeKey: key, result: res, released: map[string]bool{}}
 		ss.expires = s.now().Add(s.attestedTTL)
 	}
 }
 
-// key returns the attested tee key of session id.
-func (s *sessions) key(id string) (kbs.JWK, error) {
+// claim marks resource name released in session id and returns the
+// session's tee key and evidence. It refuses a session that is not attested
+// and a resource already claimed in it, so two requests, even concurrent
+// ones, never both receive a secret.
+func (s *sessions) claim(id, name string) (kbs.JWK, *evidence.Result, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ss, err := s.live(id)
 	if err != nil {
-		return kbs.JWK{}, err
+		return kbs.JWK{}, nil, err
 	}
-	if !ss.attested {
-		return kbs.JWK{}, ErrNotAttested
+	g := ss.grant
+	if g == nil {
+		return kbs.JWK{}, nil, ErrNotAttested
 	}
-	return ss.teeKey, nil
+	if g.released[name] {
+		return kbs.JWK{}, g.result, ErrReleased
+	}
+	g.released[name] = true
+	return g.teeKey, g.result, nil
+}
+
+// result returns the evidence of an attested session, or nil.
+func (s *sessions) result(id string) *evidence.Result {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ss, ok := s.m[id]; ok && ss.grant != nil {
+		return ss.grant.result
+	}
+	return nil
+}
+
+// count returns the number of sessions held in memory.
+func (s *sessions) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.m)
 }
 
 func (s *sessions) live(id string) (*session, error) {

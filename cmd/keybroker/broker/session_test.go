@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cvminit/cvminit/agent/kbs"
+	"github.com/cvminit/cvminit/cmd/keybroker/evidence"
 )
 
 type clock struct{ t time.Time }
@@ -30,12 +31,19 @@ func TestSessionNonceSingleUse(t *testing.T) {
 	if _, err := s.consume(id); !errors.Is(err, ErrNonceUsed) {
 		t.Fatalf("second consume: %v, want ErrNonceUsed", err)
 	}
-	if _, err := s.key(id); !errors.Is(err, ErrNotAttested) {
-		t.Fatalf("key before attest: %v, want ErrNotAttested", err)
+	if _, _, err := s.claim(id, "a/b/c"); !errors.Is(err, ErrNotAttested) {
+		t.Fatalf("claim before attest: %v, want ErrNotAttested", err)
 	}
-	s.attest(id, kbs.JWK{Kty: "EC", X: "x"})
-	if k, err := s.key(id); err != nil || k.X != "x" {
-		t.Fatalf("key after attest = %+v, %v", k, err)
+	res := &evidence.Result{Product: "Milan"}
+	s.attest(id, kbs.JWK{Kty: "EC", X: "x"}, res)
+	if k, r, err := s.claim(id, "a/b/c"); err != nil || k.X != "x" || r != res {
+		t.Fatalf("claim after attest = %+v, %v, %v", k, r, err)
+	}
+	if _, _, err := s.claim(id, "a/b/c"); !errors.Is(err, ErrReleased) {
+		t.Fatalf("second claim of a/b/c: %v, want ErrReleased", err)
+	}
+	if _, _, err := s.claim(id, "a/b/d"); err != nil {
+		t.Fatalf("claim of another resource: %v", err)
 	}
 }
 
@@ -66,19 +74,6 @@ func TestSessionCap(t *testing.T) {
 	c.t = c.t.Add(2 * time.Second) // expired sessions make room
 	if _, _, err := s.open(); err != nil {
 		t.Fatalf("open after expiry: %v", err)
-	}
-}
-
-func TestValidateResourcePath(t *testing.T) {
-	for _, p := range []string{"default/disk/root", "a/b/c.key", "r-1/t_2/x.y"} {
-		if err := ValidateResourcePath(p); err != nil {
-			t.Errorf("%q: %v", p, err)
-		}
-	}
-	for _, p := range []string{"", "a/b", "a/b/c/d", "a//c", "../b/c", "a/./c", "a/b/c d", "a/b/%2e%2e", "a/b/ü"} {
-		if err := ValidateResourcePath(p); err == nil {
-			t.Errorf("%q accepted", p)
-		}
 	}
 }
 

@@ -41,17 +41,15 @@ func newTokenSigner() ([]byte, jose.Signer, error) {
 	return key, signer, nil
 }
 
-// token issues an HS256 JWT naming the attested key and measurement: a
-// compact JWS whose payload is the JSON claims (what jwt.Signed builds, minus
-// its re-encoding of the claims through a map).
-func (b *Broker) token(id string, res *evidence.Result) (string, error) {
-	key, err := b.sessions.key(id)
-	if err != nil {
-		return "", err
-	}
+// token issues an HS256 JWT naming the session (jti), the attested key and
+// the measurement: a compact JWS whose payload is the JSON claims (what
+// jwt.Signed builds, minus its re-encoding of the claims through a map). The
+// token is as good as the session cookie and no better: resources fetched
+// with it count against the same session's at-most-once releases.
+func (b *Broker) token(id string, key kbs.JWK, res *evidence.Result) (string, error) {
 	now := b.cfg.Now()
 	c := claims{
-		Claims: jwt.Claims{Issuer: "cvminit-keybroker", IssuedAt: jwt.NewNumericDate(now),
+		Claims: jwt.Claims{Issuer: "cvminit-keybroker", ID: id, IssuedAt: jwt.NewNumericDate(now),
 			Expiry: jwt.NewNumericDate(now.Add(b.cfg.AttestedTTL))},
 		TeePubKey: key, Measurement: hex.EncodeToString(res.Measurement),
 	}
@@ -66,20 +64,24 @@ func (b *Broker) token(id string, res *evidence.Result) (string, error) {
 	return obj.CompactSerialize()
 }
 
-// verifyToken checks a bearer token's signature and expiry and returns its key.
-func (b *Broker) verifyToken(tok string) (kbs.JWK, error) {
+// verifyToken checks a bearer token's signature and expiry and returns the
+// session it was issued to.
+func (b *Broker) verifyToken(tok string) (string, error) {
 	t, err := jwt.ParseSigned(tok, []jose.SignatureAlgorithm{jose.HS256})
 	if err != nil {
-		return kbs.JWK{}, fmt.Errorf("%w: %w", ErrBadToken, err)
+		return "", fmt.Errorf("%w: %w", ErrBadToken, err)
 	}
 	var c claims
 	if err := t.Claims(b.tokenKey, &c); err != nil {
-		return kbs.JWK{}, fmt.Errorf("%w: %w", ErrBadToken, err)
+		return "", fmt.Errorf("%w: %w", ErrBadToken, err)
 	}
-	if err := c.Claims.Validate(jwt.Expected{Issuer: "cvminit-keybroker", Time: b.cfg.Now()}); err != nil {
-		return kbs.JWK{}, fmt.Errorf("%w: %w", ErrBadToken, err)
+	if err := c.Claims.ValidateWithLeeway(jwt.Expected{Issuer: "cvminit-keybroker", Time: b.cfg.Now()}, 0); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrBadToken, err)
 	}
-	return c.TeePubKey, nil
+	if c.ID == "" {
+		return "", fmt.Errorf("%w: no session", ErrBadToken)
+	}
+	return c.ID, nil
 }
 
 func bearer(r *http.Request) (string, bool) {

@@ -23,6 +23,9 @@ type authentic struct {
 	signer abi.ReportSigner
 	line   string
 	nonAMD bool
+	// ark and ica (ASK or ASVK) are the trusted root certificates the leaf
+	// chains to: pointers into the verifier's Roots, the keys of its CRLs.
+	ark, ica *x509.Certificate
 }
 
 // authenticate establishes that ev.Report was signed by a V[CL]EK that
@@ -143,12 +146,15 @@ func (v *Verifier) verifyChain(a *authentic, now time.Time) error {
 	if err := verify.SnpAttestation(a.att, opts); err != nil {
 		return a.classify(lr, now, err)
 	}
-	a.nonAMD = lr.nonAMD[0]
-	if lr.mixed() {
-		// Only then is it worth finding which root signed (one more RSA check).
-		i := a.linkedRoot(lr)
-		a.nonAMD = i < 0 || lr.nonAMD[i]
+	// Which root signed (two more RSA checks, once per cached chain): its
+	// CRLs apply, and whether it is AMD's.
+	i := a.linkedRoot(lr)
+	if i < 0 { // unreachable: verify found a chain
+		a.nonAMD = lr.mixed() || lr.nonAMD[0]
+		return nil
 	}
+	a.nonAMD = lr.nonAMD[i]
+	a.ark, a.ica = lr.all[i].ProductCerts.Ark, intermediate(lr.all[i], a.signer)
 	return nil
 }
 
@@ -170,15 +176,20 @@ func (a *authentic) classify(lr *lineRoots, now time.Time, err error) error {
 // that signed the leaf (signatures only, ignoring validity), or -1.
 func (a *authentic) linkedRoot(lr *lineRoots) int {
 	for i, r := range lr.all {
-		ica := r.ProductCerts.Ask
-		if a.signer == abi.VlekReportSigner {
-			ica = r.ProductCerts.Asvk
-		}
+		ica := intermediate(r, a.signer)
 		if ica != nil && a.leaf.CheckSignatureFrom(ica) == nil && ica.CheckSignatureFrom(r.ProductCerts.Ark) == nil {
 			return i
 		}
 	}
 	return -1
+}
+
+// intermediate returns the root's ASK for a VCEK, its ASVK for a VLEK.
+func intermediate(r *trust.AMDRootCerts, signer abi.ReportSigner) *x509.Certificate {
+	if signer == abi.VlekReportSigner {
+		return r.ProductCerts.Asvk
+	}
+	return r.ProductCerts.Ask
 }
 
 // mixed reports whether the line has both AMD and non-AMD roots.

@@ -42,12 +42,14 @@ type chainEntry struct {
 	// the latest NotBefore and the earliest NotAfter of its certificates.
 	notBefore, notAfter time.Time
 	nonAMD              bool
+	ark, ica            *x509.Certificate // the trusted root it chains to
 }
 
 // chainCache remembers verified endorsement chains so a report from a known
 // V[CL]EK costs one ECDSA check instead of re-verifying RSA-PSS signatures.
-// It holds only chains that verified; a hit is used only when the report
-// then passes every check (anything else re-runs the full verification, so
+// It holds only chains that verified; the CRLs are consulted after it, hit
+// or miss (Verifier.Check). A hit is used only when the report then passes
+// every check (anything else re-runs the full verification, so
 // refusals and their errors never come from the cache). Safe for concurrent
 // use; at most max entries, evicting an arbitrary one when full.
 type chainCache struct {
@@ -123,7 +125,7 @@ func (v *Verifier) cachedAuthenticate(raw, der []byte, signer abi.ReportSigner, 
 		return nil
 	}
 	a := &authentic{raw: raw, signer: signer, leaf: e.leaf, exts: e.exts, line: e.line, nonAMD: e.nonAMD,
-		att: &spb.Attestation{Report: report, CertificateChain: chainProto(signer, der)}}
+		ark: e.ark, ica: e.ica, att: &spb.Attestation{Report: report, CertificateChain: chainProto(signer, der)}}
 	if a.consistent() != nil {
 		return nil
 	}
@@ -142,7 +144,7 @@ func (v *Verifier) remember(a *authentic, der []byte, now time.Time) {
 	}
 	// Parsed again from a private copy: a parsed certificate shares the
 	// caller's buffer, which the caller may reuse.
-	e := &chainEntry{der: bytes.Clone(der), line: a.line, nonAMD: a.nonAMD}
+	e := &chainEntry{der: bytes.Clone(der), line: a.line, nonAMD: a.nonAMD, ark: a.ark, ica: a.ica}
 	if e.leaf, err = x509.ParseCertificate(e.der); err != nil {
 		return
 	}

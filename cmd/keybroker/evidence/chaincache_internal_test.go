@@ -40,7 +40,7 @@ func amdVerifierInternal(t *testing.T) *Verifier {
 		t.Fatal(err)
 	}
 	p := DefaultPolicy()
-	return newVerifier(&p, roots)
+	return newVerifier(&p, roots, nil)
 }
 
 // TestCachedAuthenticate checks that the cache is used only after a full

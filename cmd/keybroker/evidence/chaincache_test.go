@@ -1,10 +1,8 @@
 package evidence_test
 
 import (
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"sync"
@@ -15,79 +13,31 @@ import (
 	"github.com/cvminit/cvminit/cmd/keybroker/evidence/evidencetest"
 )
 
-// warmFixture is a verifier trusting AMD's roots and the emulated chain,
-// with the policy the refusal table starts from.
-type warmFixture struct {
-	rootsPath string
-	now       time.Time
-}
-
-func newWarmFixture(t *testing.T) warmFixture {
-	t.Helper()
-	rootsPath := filepath.Join(t.TempDir(), "emu.pem")
-	if err := testChain(t).WriteRoots(rootsPath); err != nil {
-		t.Fatal(err)
-	}
-	return warmFixture{rootsPath: rootsPath, now: time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)}
-}
-
-func (w warmFixture) policy(edit func(*evidence.Policy)) *evidence.Policy {
-	p := evidence.DefaultPolicy()
-	p.ExtraRoots = []string{w.rootsPath}
-	p.AllowedMeasurements = []string{hex.EncodeToString(baseMeasurement[:])}
-	p.MinTCB = evidence.TCBMinimum{Bootloader: 3, TEE: 0, SNP: 8, Microcode: 115}
-	apply(edit, &p)
-	return &p
-}
-
-func (w warmFixture) verifier(t *testing.T, p *evidence.Policy) *evidence.Verifier {
-	t.Helper()
-	v, err := evidence.NewVerifier(p, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
-// mint returns a genuine report for the base values and its certificates.
-func (w warmFixture) mint(t *testing.T, edit func(*evidencetest.Report)) ([]byte, []evidence.Cert) {
-	t.Helper()
-	rep := evidencetest.Report{Measurement: baseMeasurement, ReportData: baseReportData, ChipID: baseChipID, TCB: baseTCB}
-	apply(edit, &rep)
-	raw, certs, err := testChain(t).Mint(rep)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return raw, certs
-}
-
 // TestCachedChainDecidesAlike runs every refusal case twice: on a fresh
 // verifier, and on one whose cache already holds the case's certificate
 // (from a genuine report, checked first). Outcomes and error texts must be
 // identical: a cached chain is exactly as strict as a verified one.
 func TestCachedChainDecidesAlike(t *testing.T) {
-	w := newWarmFixture(t)
-	for _, c := range refusals() {
+	w := newFixture(t)
+	for _, c := range refusals(w) {
+		if c.loadErr != nil {
+			continue // no verifier to compare
+		}
 		t.Run(c.name, func(t *testing.T) {
 			raw, certs := w.mint(t, c.report)
 			genuine := slices.Clone(raw)
-			if c.raw != nil {
-				c.raw(raw)
-				if err := testChain(t).Resign(raw); err != nil {
-					t.Fatal(err)
-				}
-			}
+			c.change(t, raw)
 			p := w.policy(c.policy)
-			rd := baseReportData
-			o := evidence.Options{Now: w.now, ReportData: &rd, CheckMeasurement: true}
-			apply(c.options, &o)
+			o := w.options(c.options)
 			ev := evidence.Evidence{Report: raw, Certs: certs}
 
 			cold := w.verifier(t, p)
 			coldRes, coldErr := cold.Check(ev, o)
 			warm := w.verifier(t, p)
-			warm.Check(evidence.Evidence{Report: genuine, Certs: certs}, evidence.Options{Now: w.now})
-			if n := evidence.CachedChains(warm); n != 1 {
+			// Milan: so a policy product other than the report's does not
+			// keep the genuine report out of the cache.
+			warm.Check(evidence.Evidence{Report: genuine, Certs: certs}, evidence.Options{Now: w.now, Product: "Milan"})
+			if n := evidence.CachedChains(warm); n != 1 && !slices.Contains(c.want, evidence.ErrUntrustedRoot) {
 				t.Fatalf("the genuine report left %d cached chains, want 1", n)
 			}
 			warmRes, warmErr := warm.Check(ev, o)
@@ -105,7 +55,7 @@ func TestCachedChainDecidesAlike(t *testing.T) {
 // TestCachedChainStillRefuses warms the cache with a genuine report, then
 // presents forgeries that reuse its certificate.
 func TestCachedChainStillRefuses(t *testing.T) {
-	w := newWarmFixture(t)
+	w := newFixture(t)
 	raw, certs := w.mint(t, nil)
 	amd := vectors()[1] // trustee-milan-v2, a real AMD VCEK
 	amdRaw, amdCert := amd.load(t)
@@ -159,12 +109,11 @@ func TestCachedChainStillRefuses(t *testing.T) {
 // TestChainCacheBounded checks more distinct certificates than the cache
 // holds: it never grows past its bound and evicted certificates still verify.
 func TestChainCacheBounded(t *testing.T) {
-	w := newWarmFixture(t)
+	w := newFixture(t)
 	v := w.verifier(t, w.policy(nil))
 	const limit = 3
 	evidence.LimitChainCache(v, limit)
-	rd := baseReportData
-	o := evidence.Options{Now: w.now, ReportData: &rd, CheckMeasurement: true}
+	o := w.options(nil)
 	var all []evidence.Evidence
 	for i := range 2*limit + 1 {
 		raw, certs := w.mint(t, func(r *evidencetest.Report) { r.ChipID[1] = byte(i) })
@@ -189,10 +138,9 @@ func TestChainCacheBounded(t *testing.T) {
 // TestChainCacheConcurrent shares one verifier between goroutines checking
 // genuine reports and forgeries (run with -race).
 func TestChainCacheConcurrent(t *testing.T) {
-	w := newWarmFixture(t)
+	w := newFixture(t)
 	v := w.verifier(t, w.policy(nil))
-	rd := baseReportData
-	o := evidence.Options{Now: w.now, ReportData: &rd, CheckMeasurement: true}
+	o := w.options(nil)
 	var good []evidence.Evidence
 	for i := range 2 {
 		raw, certs := w.mint(t, func(r *evidencetest.Report) { r.ChipID[2] = byte(i) })

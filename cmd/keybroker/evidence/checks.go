@@ -54,10 +54,10 @@ func (c *compiled) checkGuestPolicy(r *spb.Report) error {
 		return fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	var errs []error
-	if gp.Debug && !c.p.AllowDebug {
+	if gp.Debug && !c.p.InsecureAllowDebug {
 		errs = append(errs, fmt.Errorf("%w (POLICY 0x%x)", ErrDebug, r.GetPolicy()))
 	}
-	if gp.MigrateMA && !c.p.AllowMigrationAgent {
+	if gp.MigrateMA && !c.p.InsecureAllowMigrationAgent {
 		errs = append(errs, fmt.Errorf("%w (POLICY 0x%x)", ErrMigrationAgent, r.GetPolicy()))
 	}
 	if gp.SMT && !c.p.AllowSMT {
@@ -124,11 +124,11 @@ func compareVersions(a, b []uint32) int {
 }
 
 func (c *compiled) measurementChecked(o Options) bool {
-	return len(c.measurements) > 0 || o.CheckMeasurement
+	return len(c.measurements) > 0 || len(o.AllowedMeasurements) > 0 || o.CheckMeasurement
 }
 
 func (c *compiled) checkMeasurement(r *spb.Report, o Options) error {
-	if c.measurementChecked(o) && c.allowedMeasurement(r.GetMeasurement()) == nil {
+	if c.measurementChecked(o) && c.allowedMeasurement(r.GetMeasurement(), o) == nil {
 		return fmt.Errorf("%w: %x", ErrMeasurement, r.GetMeasurement())
 	}
 	return nil
@@ -168,8 +168,8 @@ func (c *compiled) validateOptions(a *authentic, o Options) *validate.Options {
 	opts := &validate.Options{
 		GuestPolicy: abi.SnpPolicy{
 			SMT:          c.p.AllowSMT,
-			MigrateMA:    c.p.AllowMigrationAgent,
-			Debug:        c.p.AllowDebug,
+			MigrateMA:    c.p.InsecureAllowMigrationAgent,
+			Debug:        c.p.InsecureAllowDebug,
 			SingleSocket: c.p.RequireSingleSocket,
 		},
 		MinimumTCB:                min,
@@ -180,16 +180,27 @@ func (c *compiled) validateOptions(a *authentic, o Options) *validate.Options {
 		RequireIDBlock:            len(c.idKeys) > 0,
 		TrustedIDKeyHashes:        append([][]byte(nil), c.idKeys...),
 	}
-	if c.measurementChecked(o) && len(c.measurements) > 0 {
-		// validate takes one value: the matching entry, else the first one
-		// (which then refuses, as it must).
-		opts.Measurement = c.allowedMeasurement(a.att.Report.GetMeasurement())
+	if c.measurementChecked(o) {
+		// validate takes one value: the matching entry of either list, else
+		// any entry (which then refuses, as it must; with none, this
+		// package's own check refuses).
+		opts.Measurement = c.allowedMeasurement(a.att.Report.GetMeasurement(), o)
 		if opts.Measurement == nil {
-			opts.Measurement = c.measurements[0]
+			opts.Measurement = firstOf(c.measurements, o.AllowedMeasurements)
 		}
 	}
 	if o.ReportData != nil {
 		opts.ReportData = o.ReportData[:]
 	}
 	return opts
+}
+
+// firstOf returns the first entry of the first non-empty list, or nil.
+func firstOf(lists ...[][]byte) []byte {
+	for _, l := range lists {
+		if len(l) > 0 {
+			return l[0]
+		}
+	}
+	return nil
 }

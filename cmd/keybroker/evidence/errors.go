@@ -14,6 +14,13 @@ var (
 	ErrCertificate = errors.New("certificate problem")
 	// ErrUntrustedRoot: the VCEK/VLEK does not chain to any trusted root.
 	ErrUntrustedRoot = errors.New("certificate chain does not lead to a trusted root")
+	// ErrRevoked: a loaded CRL revokes the ASK/ASVK or the VCEK/VLEK of the
+	// report's chain.
+	ErrRevoked = errors.New("certificate revoked")
+	// ErrRevocation: the revocation status of the chain is unknown: no CRL
+	// from its ARK is loaded, or the loaded ones are stale (NextUpdate passed),
+	// and the policy does not set insecure_skip_revocation.
+	ErrRevocation = errors.New("revocation status unknown")
 	// ErrSignature: the report's signature does not verify with its
 	// certificate: some signed byte was changed, or the signature itself.
 	ErrSignature = errors.New("bad report signature")
@@ -57,6 +64,8 @@ var reasons = []struct {
 	{ErrMalformed, "malformed_report"},
 	{ErrCertificate, "certificate_invalid"},
 	{ErrUntrustedRoot, "untrusted_root"},
+	{ErrRevoked, "certificate_revoked"},
+	{ErrRevocation, "revocation_unknown"},
 	{ErrSignature, "bad_signature"},
 	{ErrProduct, "product_mismatch"},
 	{ErrReportVersion, "report_version_too_old"},

@@ -1,6 +1,7 @@
 package evidence
 
 import (
+	"bytes"
 	"encoding/hex"
 	"errors"
 	"os"
@@ -33,7 +34,7 @@ func authenticVector(t *testing.T, name, certName string) *authentic {
 		t.Fatal(err)
 	}
 	p := DefaultPolicy()
-	a, err := newVerifier(&p, roots).authenticate(Evidence{Report: raw, Certs: []Cert{{"VCEK", der}}}, Options{Now: asOf})
+	a, err := newVerifier(&p, roots, nil).authenticate(Evidence{Report: raw, Certs: []Cert{{"VCEK", der}}}, Options{Now: asOf})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,6 +58,9 @@ func TestValidateOptionsCarryThePolicy(t *testing.T) {
 		{"defaults accept", func(*Policy) {}, Options{}, false},
 		{"own measurement accepted", func(p *Policy) { p.AllowedMeasurements = []string{other, hex.EncodeToString(a.raw[0x90:0xC0])} }, Options{}, false},
 		{"measurement", func(p *Policy) { p.AllowedMeasurements = []string{other} }, Options{}, true},
+		{"own measurement for this call", func(p *Policy) { p.AllowedMeasurements = []string{other} },
+			Options{AllowedMeasurements: [][]byte{bytes.Repeat([]byte{1}, 48), a.raw[0x90:0xC0]}}, false},
+		{"measurement for this call", func(*Policy) {}, Options{AllowedMeasurements: [][]byte{bytes.Repeat([]byte{1}, 48)}}, true},
 		{"report data", func(*Policy) {}, Options{ReportData: &[64]byte{1}}, true},
 		{"host data", func(p *Policy) { p.HostData = strings.Repeat("01", 32) }, Options{}, true},
 		{"vmpl", func(p *Policy) { p.VMPL = new(int); *p.VMPL = 2 }, Options{}, true},
@@ -95,7 +99,7 @@ func TestNoRootsNoFallback(t *testing.T) {
 	raw, _ := os.ReadFile(filepath.Join(vectorDir, "trustee-milan-v2-report.bin"))
 	der, _ := os.ReadFile(filepath.Join(vectorDir, "trustee-milan-vcek.der"))
 	p := DefaultPolicy()
-	v := newVerifier(&p, &Roots{lines: map[string]*lineRoots{}})
+	v := newVerifier(&p, &Roots{lines: map[string]*lineRoots{}}, nil)
 	_, err := v.Check(Evidence{Report: raw, Certs: []Cert{{"VCEK", der}}}, Options{Now: asOf})
 	if !errors.Is(err, ErrUntrustedRoot) {
 		t.Fatalf("err = %v, want ErrUntrustedRoot", err)
@@ -113,7 +117,9 @@ func TestLineFromCPUID(t *testing.T) {
 		{0x19, 0x10, "Genoa", nil}, {0x19, 0x11, "Genoa", nil}, {0x19, 0x1F, "Genoa", nil},
 		{0x19, 0xA0, "Genoa", nil}, {0x19, 0xAF, "Genoa", nil},
 		{0x1A, 0x00, "Turin", nil}, {0x1A, 0x11, "Turin", nil},
-		{0x19, 0x20, "", ErrProduct}, {0x19, 0xB0, "", ErrProduct}, {0x1A, 0x12, "", ErrProduct}, {0x17, 0x31, "", ErrProduct},
+		{0x1A, 0x02, "Turin", nil}, {0x1A, 0x10, "Turin", nil},
+		{0x19, 0x20, "", ErrProduct}, {0x19, 0x9F, "", ErrProduct}, {0x19, 0xB0, "", ErrProduct}, {0x19, 0xFF, "", ErrProduct},
+		{0x1A, 0x12, "", ErrProduct}, {0x1A, 0x20, "", ErrProduct}, {0x1B, 0x00, "", ErrProduct}, {0x17, 0x31, "", ErrProduct},
 		{0, 0, "", nil},
 	}
 	for _, c := range cases {

@@ -11,18 +11,21 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/cvminit/cvminit/cmd/keybroker/evidence"
-	"github.com/cvminit/cvminit/cmd/keybroker/evidence/evidencetest"
 )
 
 func TestParsePolicy(t *testing.T) {
 	m := strings.Repeat("ab", 48)
 	p, err := evidence.ParsePolicy([]byte(`
 extra_roots: [/etc/cvminit/emu.pem]
+insecure_non_amd_roots: true
+crls: [/etc/cvminit/milan.crl, genoa.crl]
+product: Genoa
 allowed_measurements: ["` + m + `"]
 min_tcb: {bootloader: 3, tee: 0, snp: 8, microcode: 115}
+insecure_allow_debug: true
+insecure_allow_migration_agent: true
 allow_smt: false
 vmpl: 0
 min_report_version: 3
@@ -30,12 +33,69 @@ min_report_version: 3
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !p.TrustAMDRoots || p.AllowSMT || p.AllowDebug || p.MinReportVersion != 3 || *p.VMPL != 0 ||
-		p.MinTCB.Microcode != 115 || p.AllowedMeasurements[0] != m || p.ExtraRoots[0] != "/etc/cvminit/emu.pem" {
+	if !p.TrustAMDRoots || p.AllowSMT || !p.InsecureAllowDebug || !p.InsecureAllowMigrationAgent || !p.InsecureNonAMDRoots ||
+		p.InsecureSkipRevocation || p.Product != "Genoa" || p.MinReportVersion != 3 || *p.VMPL != 0 || p.MinTCB.Microcode != 115 ||
+		p.AllowedMeasurements[0] != m || p.ExtraRoots[0] != "/etc/cvminit/emu.pem" || p.CRLs[1] != "genoa.crl" {
 		t.Errorf("parsed %+v", p)
 	}
-	if _, err := evidence.ParsePolicy([]byte("allow_debugging: true\n")); !errors.Is(err, evidence.ErrInvalidPolicy) {
-		t.Errorf("unknown key: err = %v, want ErrInvalidPolicy", err)
+	// The old spellings of the weakening keys are unknown keys now.
+	for _, old := range []string{"allow_debug: true", "allow_migration_agent: true", "allow_debugging: true"} {
+		if _, err := evidence.ParsePolicy([]byte(old + "\ninsecure_skip_revocation: true\n")); !errors.Is(err, evidence.ErrInvalidPolicy) {
+			t.Errorf("%s: err = %v, want ErrInvalidPolicy", old, err)
+		}
+	}
+}
+
+func TestPolicyRevocationRequired(t *testing.T) {
+	p := evidence.DefaultPolicy()
+	err := p.Validate()
+	for _, want := range []string{"https://kdsintf.amd.com/vcek/v1/<product>/crl", "/vlek/v1/<product>/crl", "insecure_skip_revocation: true"} {
+		if !errors.Is(err, evidence.ErrInvalidPolicy) || !strings.Contains(fmt.Sprint(err), want) {
+			t.Errorf("default policy: err = %v, want ErrInvalidPolicy mentioning %q", err, want)
+		}
+	}
+	if _, err := evidence.ParsePolicy([]byte("trust_amd_roots: true\n")); !errors.Is(err, evidence.ErrInvalidPolicy) {
+		t.Errorf("policy without crls: err = %v", err)
+	}
+	for name, edit := range map[string]func(*evidence.Policy){
+		"crls":                     func(p *evidence.Policy) { p.CRLs = []string{"milan.crl"} },
+		"insecure_skip_revocation": func(p *evidence.Policy) { p.InsecureSkipRevocation = true },
+	} {
+		p := evidence.DefaultPolicy()
+		edit(&p)
+		if err := p.Validate(); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+func TestPolicyInsecure(t *testing.T) {
+	p := evidence.DefaultPolicy()
+	p.CRLs = []string{"milan.crl"}
+	if got := p.Insecure(); len(got) != 0 {
+		t.Errorf("default policy with a CRL: %q", got)
+	}
+	p.InsecureAllowDebug, p.InsecureAllowMigrationAgent, p.InsecureNonAMDRoots, p.InsecureSkipRevocation = true, true, true, true
+	got := p.Insecure()
+	keys := []string{"insecure_allow_debug: ", "insecure_allow_migration_agent: ", "insecure_non_amd_roots: ", "insecure_skip_revocation: "}
+	if len(got) != len(keys) {
+		t.Fatalf("Insecure() = %q, want one line per key %q", got, keys)
+	}
+	for i, k := range keys {
+		if !strings.HasPrefix(got[i], k) || len(got[i]) < len(k)+20 {
+			t.Errorf("line %d = %q, want %q and what it gives away", i, got[i], k)
+		}
+	}
+}
+
+func TestPolicyResolvePaths(t *testing.T) {
+	p := evidence.DefaultPolicy()
+	p.ExtraRoots = []string{"emu.pem", "/abs/emu.pem"}
+	p.CRLs = []string{"crl/milan.crl", "/abs/genoa.crl"}
+	p.ResolvePaths("/etc/keybroker")
+	if p.ExtraRoots[0] != "/etc/keybroker/emu.pem" || p.ExtraRoots[1] != "/abs/emu.pem" ||
+		p.CRLs[0] != "/etc/keybroker/crl/milan.crl" || p.CRLs[1] != "/abs/genoa.crl" {
+		t.Errorf("resolved %q %q", p.ExtraRoots, p.CRLs)
 	}
 }
 
@@ -43,6 +103,8 @@ func TestPolicyValidateNamesFields(t *testing.T) {
 	cases := map[string]func(*evidence.Policy){
 		"trust_amd_roots":         func(p *evidence.Policy) { p.TrustAMDRoots = false },
 		"extra_roots[0]":          func(p *evidence.Policy) { p.ExtraRoots = []string{""} },
+		"crls[1]":                 func(p *evidence.Policy) { p.CRLs = []string{"a.crl", ""} },
+		"product":                 func(p *evidence.Policy) { p.Product = "Naples" },
 		"allowed_measurements[1]": func(p *evidence.Policy) { p.AllowedMeasurements = []string{strings.Repeat("00", 48), "abc"} },
 		"id_key_digests[0]":       func(p *evidence.Policy) { p.IDKeyDigests = []string{strings.Repeat("00", 32)} },
 		"host_data":               func(p *evidence.Policy) { p.HostData = "zz" },
@@ -52,6 +114,7 @@ func TestPolicyValidateNamesFields(t *testing.T) {
 	}
 	for field, edit := range cases {
 		p := evidence.DefaultPolicy()
+		p.InsecureSkipRevocation = true
 		edit(&p)
 		err := p.Validate()
 		if !errors.Is(err, evidence.ErrInvalidPolicy) || !strings.Contains(err.Error(), field) {
@@ -59,8 +122,9 @@ func TestPolicyValidateNamesFields(t *testing.T) {
 		}
 	}
 	p := evidence.DefaultPolicy()
+	p.InsecureSkipRevocation, p.Product = true, "Turin"
 	if err := p.Validate(); err != nil {
-		t.Errorf("default policy: %v", err)
+		t.Errorf("default policy without revocation: %v", err)
 	}
 }
 
@@ -72,7 +136,7 @@ func TestRootWarningAndLoadErrors(t *testing.T) {
 	}
 	var logs bytes.Buffer
 	p := evidence.DefaultPolicy()
-	p.ExtraRoots = []string{good}
+	p.ExtraRoots, p.InsecureNonAMDRoots, p.InsecureSkipRevocation = []string{good}, true, true
 	v, err := evidence.NewVerifier(&p, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -82,15 +146,12 @@ func TestRootWarningAndLoadErrors(t *testing.T) {
 	}
 	logs.Reset()
 	p = evidence.DefaultPolicy()
+	p.InsecureSkipRevocation = true
 	if v, err := evidence.NewVerifier(&p, slog.New(slog.NewTextHandler(&logs, nil))); err != nil || logs.Len() != 0 || v.NonAMDRoots() {
 		t.Errorf("AMD roots only: err %v, logs %q", err, logs.String())
 	}
-	other, err := evidencetest.NewChain("Milan-B0", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
 	blocks := pemBlocks(t, testChain(t).RootsPEM())
-	otherBlocks := pemBlocks(t, other.RootsPEM())
+	otherBlocks := pemBlocks(t, otherChain(t).RootsPEM())
 	bad := map[string]string{
 		"no ARK":            blocks[1] + blocks[2],
 		"ASK of other ARK":  blocks[0] + otherBlocks[1],
@@ -130,6 +191,8 @@ func TestReason(t *testing.T) {
 		{fmt.Errorf("ctx: %w", evidence.ErrMeasurement), "measurement_not_allowed"},
 		{errors.Join(evidence.ErrDebug, evidence.ErrVMPL), "wrong_vmpl"},
 		{evidence.ErrSignature, "bad_signature"},
+		{fmt.Errorf("ctx: %w", evidence.ErrRevoked), "certificate_revoked"},
+		{evidence.ErrRevocation, "revocation_unknown"},
 	}
 	for _, c := range cases {
 		if got := evidence.Reason(c.err); got != c.want {
@@ -185,6 +248,7 @@ func FuzzCheck(f *testing.F) {
 	f.Add([]byte{})
 	cert := readFileF(f, "trustee-milan-vcek.der")
 	p := evidence.DefaultPolicy()
+	p.InsecureSkipRevocation = true
 	v, err := evidence.NewVerifier(&p, quiet)
 	if err != nil {
 		f.Fatal(err)

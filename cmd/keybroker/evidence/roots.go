@@ -80,8 +80,10 @@ func LoadRoots(paths ...string) (*Roots, error) {
 	return r, nil
 }
 
-// Roots loads the roots the policy trusts. It logs a warning for every
-// non-AMD chain: evidence signed under it is not evidence of real hardware.
+// Roots loads the roots the policy trusts. An extra root whose ARK is not
+// AMD's is an ErrInvalidPolicy error naming its file unless
+// InsecureNonAMDRoots is set; then it logs a warning for every such chain:
+// evidence signed under it is not evidence of real hardware.
 func (p *Policy) Roots(logger *slog.Logger) (*Roots, error) {
 	r := &Roots{lines: map[string]*lineRoots{}}
 	if p.TrustAMDRoots {
@@ -95,6 +97,10 @@ func (p *Policy) Roots(logger *slog.Logger) (*Roots, error) {
 		extra, err := LoadRoots(path)
 		if err != nil {
 			return nil, err
+		}
+		if extra.NonAMD() && !p.InsecureNonAMDRoots {
+			return nil, fmt.Errorf("%w: extra_roots: %s: its ARK is not AMD's, so reports signed under it prove nothing "+
+				"about real SEV-SNP hardware (set insecure_non_amd_roots: true to trust it anyway, e.g. for snpemu)", ErrInvalidPolicy, path)
 		}
 		extra.warnNonAMD(logger, path)
 		r.merge(extra)
@@ -130,6 +136,21 @@ func (r *Roots) merge(o *Roots) {
 			r.add(line, c, l.nonAMD[i])
 		}
 	}
+}
+
+// issuers returns every trusted ARK, ASK and ASVK (the possible CRL signers).
+func (r *Roots) issuers() []*x509.Certificate {
+	var certs []*x509.Certificate
+	for _, l := range r.lines {
+		for _, c := range l.all {
+			for _, cert := range []*x509.Certificate{c.ProductCerts.Ark, c.ProductCerts.Ask, c.ProductCerts.Asvk} {
+				if cert != nil {
+					certs = append(certs, cert)
+				}
+			}
+		}
+	}
+	return certs
 }
 
 func (r *Roots) hasARK(ark *x509.Certificate) bool {

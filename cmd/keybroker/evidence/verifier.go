@@ -1,13 +1,16 @@
 // Package evidence verifies AMD SEV-SNP attestation evidence on the host:
 // the report's signature and certificate chain (go-sev-guest verify, with no
-// network: the VCEK or VLEK must come with the evidence), then every field the
-// Policy constrains (go-sev-guest validate with all options set, behind this
-// package's own checks, which give each refusal its own sentinel error). The
-// key broker and `cvmctl report verify` both use it, so both decide alike.
+// network: the VCEK or VLEK must come with the evidence), the chain's
+// revocation status against CRLs the operator fetched from AMD (offline:
+// crls in the Policy), then every field the Policy constrains (go-sev-guest
+// validate with all options set, behind this package's own checks, which
+// give each refusal its own sentinel error). The key broker and `cvmctl
+// report verify` both use it, so both decide alike.
 //
-// Written here by hand: only the policy model, error classification and the
-// product-line/TCB-layout tables; all cryptography is go-sev-guest's and
-// crypto/x509's. Revocation lists are not consulted (that needs the network).
+// Written here by hand: only the policy model, error classification, the
+// CRL bookkeeping and the product-line/TCB-layout tables; all cryptography
+// is go-sev-guest's and crypto/x509's. Options that weaken a check are all
+// spelt insecure_... (Policy.Insecure lists those in force).
 package evidence
 
 import (
@@ -36,20 +39,27 @@ type Evidence struct {
 }
 
 // Options are per-check inputs. The zero value checks at time.Now, does not
-// check REPORT_DATA, accepts any product line and checks the measurement only
-// if the policy lists some.
+// check REPORT_DATA, accepts the policy's product line (any if it names
+// none) and checks the measurement only if the policy lists some.
 type Options struct {
-	// Now is the time at which certificates must be valid; zero means now.
+	// Now is the time at which certificates must be valid and CRLs current;
+	// zero means now.
 	Now time.Time
 	// ReportData, when non-nil, must equal REPORT_DATA exactly.
 	ReportData *[64]byte
 	// Product (Milan, Genoa or Turin), when set, must be the report's
-	// product line. Otherwise it comes from the report's CPUID (v3+) or,
-	// for v2 reports, from the V[CL]EK's product name.
+	// product line; when empty, Policy.Product applies. The line itself
+	// comes from the report's CPUID (v3+) or, for v2 reports, from the
+	// V[CL]EK's product name.
 	Product string
 	// CheckMeasurement refuses every report whose measurement is not in
-	// Policy.AllowedMeasurements, even when that list is empty.
+	// Policy.AllowedMeasurements or AllowedMeasurements, even when both
+	// are empty.
 	CheckMeasurement bool
+	// AllowedMeasurements are launch digests (48 bytes each) accepted for
+	// this call in addition to Policy.AllowedMeasurements, e.g. those of the
+	// resource being released. Non-empty, it turns the measurement check on.
+	AllowedMeasurements [][]byte
 }
 
 // Verifier checks evidence against one policy. Build it once (roots are
@@ -58,15 +68,18 @@ type Options struct {
 // its roots verified (at most 1024, keyed by the exact certificate bytes),
 // which spares re-verifying that chain's RSA signatures for every report. The
 // cache never decides a refusal, and a certificate found there is still
-// checked against Options.Now (the whole chain's validity) every time.
+// checked against Options.Now (the whole chain's validity) and the CRLs
+// every time.
 type Verifier struct {
 	pol    compiled
 	roots  *Roots
+	crls   *crlSet
 	chains *chainCache
 }
 
-// NewVerifier validates p and loads its roots, logging a warning for every
-// non-AMD root. The policy is copied: later changes to p have no effect.
+// NewVerifier validates p and loads its roots and CRLs, logging a warning
+// for every non-AMD root and a line for every CRL. The policy is copied:
+// later changes to p have no effect. Logging p.Insecure() is the caller's.
 func NewVerifier(p *Policy, logger *slog.Logger) (*Verifier, error) {
 	if logger == nil {
 		logger = slog.Default()
@@ -78,11 +91,15 @@ func NewVerifier(p *Policy, logger *slog.Logger) (*Verifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading trusted roots: %w", err)
 	}
-	return newVerifier(p, roots), nil
+	crls, err := loadCRLs(p.CRLs, roots, p.InsecureSkipRevocation, logger)
+	if err != nil {
+		return nil, fmt.Errorf("loading CRLs: %w", err)
+	}
+	return newVerifier(p, roots, crls), nil
 }
 
-func newVerifier(p *Policy, roots *Roots) *Verifier {
-	return &Verifier{pol: compile(p), roots: roots, chains: newChainCache(chainCacheSize)}
+func newVerifier(p *Policy, roots *Roots, crls *crlSet) *Verifier {
+	return &Verifier{pol: compile(p), roots: roots, crls: crls, chains: newChainCache(chainCacheSize)}
 }
 
 // NonAMDRoots reports whether the verifier trusts any non-AMD chain.
@@ -98,16 +115,23 @@ func Check(ev Evidence, p *Policy, o Options) (*Result, error) {
 	return v.Check(ev, o)
 }
 
-// Check verifies ev's signature and chain, then the policy. The Result is
-// non-nil whenever the report is authentic (signature and chain verified),
-// even if the policy then refuses it, so callers can log what was refused.
-// Every error wraps one or more of this package's Err* sentinels.
+// Check verifies ev's signature, chain and its revocation status, then the
+// policy. The Result is non-nil whenever the report is authentic (signature
+// and chain verified, nothing revoked, revocation status known or its check
+// skipped), even if the policy then refuses it, so callers can log what was
+// refused. Every error wraps one or more of this package's Err* sentinels.
 func (v *Verifier) Check(ev Evidence, o Options) (*Result, error) {
 	if o.Now.IsZero() {
 		o.Now = time.Now()
 	}
+	if o.Product == "" {
+		o.Product = v.pol.p.Product
+	}
 	a, err := v.authenticate(ev, o)
 	if err != nil {
+		return nil, err
+	}
+	if err := v.crls.check(a, o.Now); err != nil {
 		return nil, err
 	}
 	res := newResult(a)
@@ -148,11 +172,14 @@ func compile(p *Policy) compiled {
 	return c
 }
 
-// allowedMeasurement returns the allow-list entry equal to m, or nil.
-func (c *compiled) allowedMeasurement(m []byte) []byte {
-	for _, want := range c.measurements {
-		if bytes.Equal(want, m) {
-			return want
+// allowedMeasurement returns the entry of the policy's or o's allow-list
+// equal to m, or nil.
+func (c *compiled) allowedMeasurement(m []byte, o Options) []byte {
+	for _, list := range [][][]byte{c.measurements, o.AllowedMeasurements} {
+		for _, want := range list {
+			if bytes.Equal(want, m) {
+				return want
+			}
 		}
 	}
 	return nil

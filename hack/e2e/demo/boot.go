@@ -15,8 +15,9 @@ import (
 )
 
 // policyWarning heads the demo policy and is printed when it is written.
-const policyWarning = `DEMO ONLY: this policy trusts snpemu's self-made AMD chain (extra_roots), so anyone
-with that emulator state can forge reports. A production policy trusts AMD's roots only.`
+const policyWarning = `DEMO ONLY: this policy trusts snpemu's self-made AMD chain (extra_roots with
+insecure_non_amd_roots), so anyone with that emulator state can forge reports, and skips
+revocation checks. A production policy trusts AMD's roots and AMD's CRLs only.`
 
 // measure predicts the launch digest of the AmdSev firmware, the Debian
 // kernel, the demo initramfs and the command line, and writes the policy.
@@ -32,14 +33,15 @@ func (d *demo) measure(ctx context.Context) error {
 	d.policy = d.path("policy.yaml")
 	// The broker resolves the policy's paths relative to the policy file.
 	p := e2e.Policy{Measurements: []string{d.digest}, EmulatorRoot: e2e.EmuChain(filepath.Base(d.emu)),
-		Resources: map[string]string{d.cfg.Broker.Resource: filepath.Join("secrets", filepath.Base(d.keyFile))}}
-	if err := p.Write(d.policy); err != nil {
+		Resources: map[string]string{d.cfg.Broker.Resource: d.keyFile}}
+	if err := p.Write(ctx, d.bin, d.policy); err != nil {
 		return err
 	}
 	if err := prependComment(d.policy, policyWarning); err != nil {
 		return err
 	}
-	fmt.Fprintf(d.out, "policy %s\n\n%s\n", d.policy, indent(policyWarning, "  !!! "))
+	fmt.Fprintf(d.out, "policy %s\nstore %s: %s released to this digest only (keybroker resource add)\n\n%s\n",
+		d.policy, e2e.StoreFor(d.policy), d.cfg.Broker.Resource, indent(policyWarning, "  !!! "))
 	return nil
 }
 

@@ -1,6 +1,6 @@
 // Package evidencetest mints SEV-SNP attestation reports signed under a
-// freshly generated, non-AMD ARK -> ASK/ASVK -> VCEK/VLEK chain, for tests of
-// code that consumes evidence. Certificates come from go-sev-guest's
+// freshly generated, non-AMD ARK -> ASK/ASVK -> VCEK/VLEK chain, and CRLs
+// under that chain, for tests of code that consumes evidence. Certificates come from go-sev-guest's
 // testing.AmdSignerBuilder; the report bytes are laid out here from the SNP
 // ABI offsets (REFERENCE.md section 2). Test use only: a Chain is not safe for
 // concurrent use (go-sev-guest's signer shares a random source).
@@ -11,9 +11,11 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/x509"
 	"encoding/binary"
 	"encoding/pem"
 	"fmt"
+	"math/big"
 	"os"
 	"time"
 
@@ -28,21 +30,42 @@ type Chain struct {
 	productName string
 	builder     *sgtest.AmdSignerBuilder
 	roots       []byte
+	// issued holds the ARK, ASK and ASVK certificates of RootsPEM, the
+	// issuers of the chain's CRLs.
+	issued  *sgtest.AmdSigner
+	serials Serials
+}
+
+// Serials are the serial numbers of a chain's certificates, drawn at random
+// by NewChain. Every VCEK (VLEK) a chain issues has the same serial, so one
+// CRL entry revokes them all.
+type Serials struct {
+	ASK, ASVK, VCEK, VLEK *big.Int
 }
 
 // NewChain generates fresh keys (RSA-2048 for ARK/ASK/ASVK, to keep tests
 // fast; P-384 for VCEK/VLEK) and certifies them as of created (certificates
 // then last 7 years for the VCEK/VLEK, 25 for the roots). productName is a
-// KDS product name such as "Milan-B0" or "Genoa-B1".
+// KDS product name such as "Milan-B0" or "Genoa-B1". The ASK and ASVK may
+// sign CRLs (key usage CRL Sign), unlike AMD's, so tests can revoke a VCEK.
 func NewChain(productName string, created time.Time) (*Chain, error) {
 	keys, err := freshKeys()
 	if err != nil {
 		return nil, err
 	}
+	serials, err := freshSerials()
+	if err != nil {
+		return nil, err
+	}
+	icaUsage := x509.KeyUsageCertSign | x509.KeyUsageCRLSign
 	b := &sgtest.AmdSignerBuilder{
 		Keys: keys, ProductName: productName,
 		ArkCreationTime: created, AskCreationTime: created, AsvkCreationTime: created,
 		VcekCreationTime: created, VlekCreationTime: created,
+		AskCustom:  sgtest.CertOverride{SerialNumber: serials.ASK, KeyUsage: icaUsage},
+		AsvkCustom: sgtest.CertOverride{SerialNumber: serials.ASVK, KeyUsage: icaUsage},
+		VcekCustom: sgtest.CertOverride{SerialNumber: serials.VCEK},
+		VlekCustom: sgtest.CertOverride{SerialNumber: serials.VLEK},
 	}
 	s, err := b.TestOnlyCertChain()
 	if err != nil {
@@ -52,7 +75,51 @@ func NewChain(productName string, created time.Time) (*Chain, error) {
 	for _, c := range [][]byte{s.Ark.Raw, s.Ask.Raw, s.Asvk.Raw} {
 		roots = append(roots, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c})...)
 	}
-	return &Chain{productName: productName, builder: b, roots: roots}, nil
+	return &Chain{productName: productName, builder: b, roots: roots, issued: s, serials: serials}, nil
+}
+
+func freshSerials() (Serials, error) {
+	var s Serials
+	for _, p := range []**big.Int{&s.ASK, &s.ASVK, &s.VCEK, &s.VLEK} {
+		n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 63))
+		if err != nil {
+			return s, fmt.Errorf("drawing a serial number: %w", err)
+		}
+		*p = n.Add(n, big.NewInt(1)) // positive, as RFC 5280 wants
+	}
+	return s, nil
+}
+
+// Serials returns copies of the chain's serial numbers.
+func (c *Chain) Serials() Serials {
+	cp := func(n *big.Int) *big.Int { return new(big.Int).Set(n) }
+	return Serials{ASK: cp(c.serials.ASK), ASVK: cp(c.serials.ASVK), VCEK: cp(c.serials.VCEK), VLEK: cp(c.serials.VLEK)}
+}
+
+// CRL returns a DER X.509 CRL issued by the chain's "ARK", "ASK" or "ASVK"
+// (RSASSA-PSS with SHA-384, as AMD signs), valid from thisUpdate to
+// nextUpdate and revoking the given serial numbers.
+func (c *Chain) CRL(issuer string, thisUpdate, nextUpdate time.Time, revoked ...*big.Int) ([]byte, error) {
+	cert, key := map[string]*x509.Certificate{"ARK": c.issued.Ark, "ASK": c.issued.Ask, "ASVK": c.issued.Asvk}[issuer],
+		map[string]*rsa.PrivateKey{"ARK": c.builder.Keys.Ark, "ASK": c.builder.Keys.Ask, "ASVK": c.builder.Keys.Asvk}[issuer]
+	if cert == nil {
+		return nil, fmt.Errorf("CRL issuer %q: want ARK, ASK or ASVK", issuer)
+	}
+	tmpl := &x509.RevocationList{
+		SignatureAlgorithm: x509.SHA384WithRSAPSS,
+		Number:             big.NewInt(thisUpdate.Unix()),
+		ThisUpdate:         thisUpdate,
+		NextUpdate:         nextUpdate,
+	}
+	for _, n := range revoked {
+		tmpl.RevokedCertificateEntries = append(tmpl.RevokedCertificateEntries,
+			x509.RevocationListEntry{SerialNumber: n, RevocationTime: thisUpdate})
+	}
+	der, err := x509.CreateRevocationList(rand.Reader, tmpl, cert, key)
+	if err != nil {
+		return nil, fmt.Errorf("issuing %s CRL: %w", issuer, err)
+	}
+	return der, nil
 }
 
 func freshKeys() (*sgtest.AmdKeys, error) {
@@ -104,7 +171,7 @@ type Report struct {
 }
 
 // Mint lays out r, issues a VCEK (for r.TCB and r.ChipID) or VLEK (for
-// r.TCB), and signs the report with it.
+// r.TCB) with the chain's serial number for it, and signs the report.
 func (c *Chain) Mint(r Report) ([]byte, []evidence.Cert, error) {
 	raw := layout(r)
 	parts := kds.DecomposeTCBVersion(kds.TCBVersion(r.TCB))

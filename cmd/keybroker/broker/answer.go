@@ -1,8 +1,10 @@
 package broker
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -51,7 +53,11 @@ func (a *answer) send(outcome string, body any) {
 		return
 	}
 	a.b.metrics.observe(&a.d, a.start)
-	a.b.log.Info(a.d.Event+" "+outcome, "client", a.d.Client, "session", a.d.Session, "resource", a.d.Resource,
+	level := slog.LevelDebug // the audit log has it; one write less per answer
+	if outcome == outcomeReleased {
+		level = slog.LevelInfo
+	}
+	a.b.log.Log(context.Background(), level, a.d.Event+" "+outcome, "client", a.d.Client, "session", a.d.Session, "resource", a.d.Resource,
 		"measurement", a.d.Measurement, "product", a.d.Product, "signer", a.d.Signer)
 	writeJSON(a.w, body)
 }

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
@@ -12,6 +15,7 @@ import (
 	"flag"
 	"log/slog"
 	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -35,6 +39,9 @@ var chainDir string
 // benchmarks RSA-4096 roots as AMD's ARK and ASK have (and snpemu init makes),
 // so that verification costs what it costs in production.
 func TestMain(m *testing.M) {
+	if chain := os.Getenv(benchServerEnv); chain != "" {
+		os.Exit(benchServer(chain))
+	}
 	flag.Parse()
 	bits := 2048
 	if f := flag.Lookup("test.bench"); f != nil && f.Value.String() != "" {
@@ -124,9 +131,35 @@ func newFixtureConfig(t testing.TB, edit func(p *broker.PolicyFile), cfg func(*b
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.srv = httptest.NewTLSServer(f.record(f.broker.Handler()))
+	f.srv = httptest.NewUnstartedServer(f.record(f.broker.Handler()))
+	f.srv.TLS = &tls.Config{Certificates: []tls.Certificate{serverCert(t)}}
+	f.srv.StartTLS()
 	t.Cleanup(f.srv.Close)
 	return f
+}
+
+// serverCert is a self-signed ECDSA P-256 certificate for 127.0.0.1, the kind
+// `keybroker gen-cert` makes (httptest's default is RSA, which would make
+// every TLS handshake cost several times more than in production).
+func serverCert(t testing.TB) tls.Certificate {
+	t.Helper()
+	c, err := newServerCert()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func newServerCert() (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour),
+		NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, err
 }
 
 func (f *fixture) clock() time.Time {

@@ -204,10 +204,11 @@ func (e *Env) Launch(initrd string) Launch {
 
 // BootOptions vary one boot from the pinned setup.
 type BootOptions struct {
-	Initrd   string // "" means the pinned Initrd
-	Disk     string // "" means the pinned Disk
-	NoBroker bool   // run no broker at all
-	Input    []byte // typed on the serial console during the boot
+	Initrd   string     // "" means the pinned Initrd
+	Disk     string     // "" means the pinned Disk
+	NoBroker bool       // run no broker at all
+	Broker   *BrokerRun // a broker other than the Env's; nil means the Env's
+	Input    []byte     // typed on the serial console during the boot
 }
 
 // Boot runs one VM in the work directory boots/name.
@@ -224,7 +225,10 @@ func (e *Env) Boot(ctx context.Context, name string, o BootOptions) (*Result, er
 		s.Firmware = e.Layout.OVMF()
 	}
 	if !o.NoBroker {
-		s.Broker = &BrokerRun{Policy: e.Policy, TLSDir: e.TLSDir, Port: e.Port}
+		s.Broker = o.Broker
+		if s.Broker == nil {
+			s.Broker = &BrokerRun{Policy: e.Policy, TLSDir: e.TLSDir, Port: e.Port}
+		}
 	}
 	return Boot(ctx, e.Tools, e.Bin, s)
 }

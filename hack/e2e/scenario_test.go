@@ -46,6 +46,10 @@ func TestBoot(t *testing.T) {
 		t.Parallel()
 		testPlaintextDisk(t, e)
 	})
+	t.Run("FakeBroker", func(t *testing.T) { // its own broker port; waits out the retries
+		t.Parallel()
+		testFakeBroker(t, e)
+	})
 }
 
 // lastStep is the step that does not return when it succeeds: it prints

@@ -14,8 +14,11 @@ import (
 // ErrPayloadInvalid wraps every refusal of ParsePayload and Marshal.
 var ErrPayloadInvalid = errors.New("invalid disk key payload")
 
-// PayloadVersion is the only payload version.
-const PayloadVersion = 1
+// Payload versions: 1 without, 2 with the dm-verity description.
+const (
+	PayloadVersion       = 1
+	PayloadVersionVerity = 2
+)
 
 // MaxPayloadKey bounds the disk key (a LUKS passphrase) in a payload.
 const MaxPayloadKey = 512
@@ -28,7 +31,9 @@ var identityText = regexp.MustCompile(`^[0-9a-f]{64}$`)
 //
 //	{"version":1,"key":"<std base64>","luks_uuid":"<uuid>","header_sha256":"<Metadata.Identity()>"}
 //
-// with exactly these four members.
+// with exactly these four members, or version 2 with a fifth member
+// "verity" (see Verity) describing the hash tree that protects the file
+// system inside the decrypted volume.
 type Payload struct {
 	// Key is the LUKS passphrase (1..MaxPayloadKey bytes).
 	Key *secret.Buffer
@@ -36,6 +41,9 @@ type Payload struct {
 	LUKSUUID string
 	// HeaderSHA256 is the sealed disk's Metadata.Identity().
 	HeaderSHA256 string
+	// Verity, when set, describes the dm-verity hash tree inside the
+	// decrypted volume (payload version 2).
+	Verity *Verity
 }
 
 // check validates the non-secret members and the key length.
@@ -47,6 +55,8 @@ func (p *Payload) check() error {
 		return fmt.Errorf("%w: luks_uuid %q", ErrPayloadInvalid, p.LUKSUUID)
 	case !identityText.MatchString(p.HeaderSHA256):
 		return fmt.Errorf("%w: header_sha256 %q: want 64 lower-case hex digits", ErrPayloadInvalid, p.HeaderSHA256)
+	case p.Verity != nil:
+		return p.Verity.Check()
 	}
 	return nil
 }
@@ -60,10 +70,19 @@ func (p Payload) Marshal() ([]byte, error) {
 	}
 	k := p.Key.Bytes()
 	out := make([]byte, 0, 192+base64.StdEncoding.EncodedLen(len(k))) // room for all: no copy left behind
-	out = fmt.Appendf(out, `{"version":%d,"key":"`, PayloadVersion)
+	version := PayloadVersion
+	if p.Verity != nil {
+		version = PayloadVersionVerity
+	}
+	out = fmt.Appendf(out, `{"version":%d,"key":"`, version)
 	out = base64.StdEncoding.AppendEncode(out, k)
-	out = fmt.Appendf(out, `","luks_uuid":"%s","header_sha256":"%s"}`, p.LUKSUUID, p.HeaderSHA256)
-	return out, nil
+	out = fmt.Appendf(out, `","luks_uuid":"%s","header_sha256":"%s"`, p.LUKSUUID, p.HeaderSHA256)
+	if v := p.Verity; v != nil {
+		out = fmt.Appendf(out, `,"verity":{"root_hash":"%s","salt":"%s","algorithm":"%s","data_block_size":%d,`+
+			`"hash_block_size":%d,"data_blocks":%d,"hash_offset":%d}`, v.RootHash, v.Salt, v.Algorithm,
+			v.DataBlockSize, v.HashBlockSize, v.DataBlocks, v.HashOffset)
+	}
+	return append(out, '}'), nil
 }
 
 // ParsePayload decodes a payload strictly: a single JSON object with
@@ -79,11 +98,15 @@ func ParsePayload(b []byte) (*Payload, error) {
 		w.Key.buf.Wipe()
 		return nil, fmt.Errorf("%w: %v", ErrPayloadInvalid, err)
 	}
-	p := &Payload{Key: w.Key.buf, LUKSUUID: w.UUID.s, HeaderSHA256: w.Identity.s}
-	if w.Version.quoted || w.Version.s != "1" || !w.UUID.quoted || !w.Identity.quoted {
+	p := &Payload{Key: w.Key.buf, LUKSUUID: w.UUID.s, HeaderSHA256: w.Identity.s, Verity: w.Verity.v}
+	want := "1"
+	if w.Verity.set {
+		want = "2"
+	}
+	if w.Version.quoted || w.Version.s != want || !w.UUID.quoted || !w.Identity.quoted || w.Verity.set && w.Verity.v == nil {
 		p.Key.Wipe()
-		return nil, fmt.Errorf("%w: want version %d (a number) and string luks_uuid and header_sha256",
-			ErrPayloadInvalid, PayloadVersion)
+		return nil, fmt.Errorf("%w: want version %d (a number; %d with verity) and string luks_uuid and header_sha256",
+			ErrPayloadInvalid, PayloadVersion, PayloadVersionVerity)
 	}
 	if err := p.check(); err != nil {
 		p.Key.Wipe()
@@ -94,30 +117,35 @@ func ParsePayload(b []byte) (*Payload, error) {
 
 var payloadMembers = map[string]bool{"version": true, "key": true, "luks_uuid": true, "header_sha256": true}
 
-// checkPayloadMembers requires exactly the four member names, exactly
-// spelled (encoding/json would match names case-insensitively). Member
-// values are skipped without being copied.
+// checkPayloadMembers requires exactly the four member names (five with
+// verity), exactly spelled (encoding/json would match names
+// case-insensitively). Member values are skipped without being copied.
 func checkPayloadMembers(b []byte) error {
 	var names map[string]skipJSON
 	if err := json.Unmarshal(b, &names); err != nil || names == nil {
 		return fmt.Errorf("%w: not a JSON object", ErrPayloadInvalid)
 	}
+	want := len(payloadMembers)
 	for n := range names {
-		if !payloadMembers[n] {
+		switch {
+		case n == "verity":
+			want++
+		case !payloadMembers[n]:
 			return fmt.Errorf("%w: unknown member %q", ErrPayloadInvalid, n)
 		}
 	}
-	if len(names) != len(payloadMembers) {
-		return fmt.Errorf("%w: want exactly the members version, key, luks_uuid, header_sha256", ErrPayloadInvalid)
+	if len(names) != want {
+		return fmt.Errorf("%w: want exactly the members version, key, luks_uuid, header_sha256 (and verity)", ErrPayloadInvalid)
 	}
 	return nil
 }
 
 type payloadJSON struct {
-	Version  onceJSON `json:"version"`
-	Key      keyJSON  `json:"key"`
-	UUID     onceJSON `json:"luks_uuid"`
-	Identity onceJSON `json:"header_sha256"`
+	Version  onceJSON   `json:"version"`
+	Key      keyJSON    `json:"key"`
+	UUID     onceJSON   `json:"luks_uuid"`
+	Identity onceJSON   `json:"header_sha256"`
+	Verity   verityJSON `json:"verity"`
 }
 
 // skipJSON accepts any value without keeping it.

@@ -90,3 +90,48 @@ func FuzzParsePayload(f *testing.F) {
 		}
 	})
 }
+
+func TestPayloadVerity(t *testing.T) {
+	v := `{"root_hash":"` + pID + `","salt":"aabb","algorithm":"sha256","data_block_size":4096,` +
+		`"hash_block_size":4096,"data_blocks":10,"hash_offset":40960}`
+	good := `{"version":2,"key":"c2VjcmV0","luks_uuid":"` + pUUID + `","header_sha256":"` + pID + `","verity":` + v + `}`
+	p, err := disk.ParsePayload([]byte(good))
+	if err != nil {
+		t.Fatalf("ParsePayload(good) = %v", err)
+	}
+	want := disk.Verity{RootHash: pID, Salt: "aabb", Algorithm: "sha256", DataBlockSize: 4096, HashBlockSize: 4096,
+		DataBlocks: 10, HashOffset: 40960}
+	if p.Verity == nil || *p.Verity != want {
+		t.Fatalf("verity = %+v, want %+v", p.Verity, want)
+	}
+	out, err := p.Marshal()
+	if err != nil || string(out) != good {
+		t.Fatalf("Marshal = %s, %v; want the input back", out, err)
+	}
+	bad := map[string]string{
+		"version 1 with verity": strings.Replace(good, `"version":2`, `"version":1`, 1),
+		"version 2 without":     strings.Replace(strings.Replace(good, `,"verity":`+v, ``, 1), `"version":2`, `"version":2`, 1),
+		"verity null":           strings.Replace(good, v, `null`, 1),
+		"verity array":          strings.Replace(good, v, `[]`, 1),
+		"unknown verity member": strings.Replace(good, `"salt"`, `"pepper"`, 1),
+		"case variant":          strings.Replace(good, `"salt"`, `"Salt"`, 1),
+		"duplicate member":      strings.Replace(good, `"salt":"aabb"`, `"salt":"aabb","salt":"cc"`, 1),
+		"missing member":        strings.Replace(good, `"salt":"aabb",`, ``, 1),
+		"odd salt":              strings.Replace(good, `"aabb"`, `"aab"`, 1),
+		"upper root hash":       strings.Replace(good, `"root_hash":"`+pID, `"root_hash":"`+strings.ToUpper(pID), 1),
+		"sha1":                  strings.Replace(good, `"sha256"`, `"sha1"`, 1),
+		"512-byte blocks":       strings.Replace(good, `"data_block_size":4096`, `"data_block_size":512`, 1),
+		"hash block 1024":       strings.Replace(good, `"hash_block_size":4096`, `"hash_block_size":1024`, 1),
+		"no data blocks":        strings.Replace(strings.Replace(good, `"data_blocks":10`, `"data_blocks":0`, 1), `40960`, `0`, 1),
+		"hash inside data":      strings.Replace(good, `40960`, `4096`, 1),
+		"negative blocks":       strings.Replace(good, `"data_blocks":10`, `"data_blocks":-1`, 1),
+	}
+	for name, in := range bad {
+		if in == good {
+			t.Fatalf("%s: the mutation did not apply", name)
+		}
+		if _, err := disk.ParsePayload([]byte(in)); !errors.Is(err, disk.ErrPayloadInvalid) {
+			t.Errorf("%s: ParsePayload = %v, want ErrPayloadInvalid", name, err)
+		}
+	}
+}

@@ -21,6 +21,7 @@ type Tools struct {
 	QEMU       string // qemu-system-x86_64 (Debian qemu-system-x86)
 	Cryptsetup string // cryptsetup (Debian cryptsetup-bin)
 	MkfsExt4   string // mkfs.ext4 (Debian e2fsprogs)
+	Debugfs    string // debugfs (Debian e2fsprogs): where a file's blocks are
 	AptGet     string // apt-get (Debian apt)
 	DpkgDeb    string // dpkg-deb (Debian dpkg)
 	Go         string // the go command that builds the binaries
@@ -42,7 +43,7 @@ func FindTools() (Tools, error) {
 		dst  *string
 		name string
 	}{
-		{&t.QEMU, "qemu-system-x86_64"}, {&t.Cryptsetup, "cryptsetup"}, {&t.MkfsExt4, "mkfs.ext4"},
+		{&t.QEMU, "qemu-system-x86_64"}, {&t.Cryptsetup, "cryptsetup"}, {&t.MkfsExt4, "mkfs.ext4"}, {&t.Debugfs, "debugfs"},
 		{&t.AptGet, "apt-get"}, {&t.DpkgDeb, "dpkg-deb"}, {&t.Go, "go"},
 	} {
 		p, err := lookPath(f.name)

@@ -2,7 +2,8 @@
 // take a confidential VM from PID 1 to switch_root (mount the pseudo file
 // systems, open the logs, read the measured config, load modules, bring up
 // the network, attest, fetch the disk key, find, check and unlock the root
-// disk, mount it, wipe secrets, switch root), the State they fill in, and
+// disk, put dm-verity over it, mount it read-only with writable places in
+// memory, wipe secrets, switch root), the State they fill in, and
 // the one failure policy: wipe key material, print one FAIL status line with
 // a stable code, flush, power off.
 //

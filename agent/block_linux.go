@@ -60,13 +60,19 @@ func (sysBlocks) Size(name string) (uint64, error) {
 	if err := checkName(name); err != nil {
 		return 0, err
 	}
-	b, err := os.ReadFile(filepath.Join("/sys/class/block", name, "size"))
+	return readSectors(filepath.Join("/sys/class/block", name, "size"))
+}
+
+// readSectors reads a sysfs size file, which counts 512-byte sectors
+// whatever the device's logical block size, and returns bytes.
+func readSectors(p string) (uint64, error) {
+	b, err := os.ReadFile(p)
 	if err != nil {
 		return 0, err
 	}
 	sectors, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
 	if err != nil || sectors > 1<<54 {
-		return 0, fmt.Errorf("size of %s: %q", name, b)
+		return 0, fmt.Errorf("%s: %q is not a size", p, b)
 	}
 	return sectors * 512, nil
 }

@@ -38,7 +38,7 @@ func TestCanaryNeverLogged(t *testing.T) {
 			h.f.key = canary
 			setup(h)
 			_ = h.run()
-			if !h.f.called("unlock /dev/vda root key=" + fmt.Sprint(len(canary))) {
+			if !h.f.called("unlock /dev/vda root-crypt key=" + fmt.Sprint(len(canary))) {
 				t.Fatalf("the canary never reached the unlocker: %v", h.f.hardwareCalls())
 			}
 			out := h.kmsg.String() + h.console.String()

@@ -25,6 +25,11 @@ var (
 	// ErrIdentityMismatch: the root disk is not the one the released key
 	// was sealed for (the same sentinel as disk.ErrIdentityMismatch).
 	ErrIdentityMismatch = disk.ErrIdentityMismatch
+	// ErrIntegrity: the root's dm-verity protection cannot be had: the
+	// payload describes no hash tree although disk.integrity is "verity",
+	// its root hash is not the pinned one, or the unlocked volume cannot
+	// hold the tree it describes.
+	ErrIntegrity = errors.New("dm-verity refused")
 	// ErrPanic: a step panicked.
 	ErrPanic = errors.New("step panicked")
 	// ErrNoDebugShell: a debug image has no shell to offer (it was built

@@ -85,6 +85,7 @@ func classify(err error, fallback klog.Code) klog.Code {
 		{ErrRootAmbiguous, klog.CodeDiskNotFound},
 		{ErrHeaderRejected, klog.CodeHeaderRejected},
 		{ErrIdentityMismatch, klog.CodeDiskIdentityMismatch},
+		{ErrIntegrity, klog.CodeIntegrityFailed},
 	}
 	for _, k := range known {
 		if errors.Is(err, k.target) {

@@ -74,8 +74,8 @@ func TestFailures(t *testing.T) {
 			func(h *harness) { h.f.sealedID = strings.Repeat("ab", 32) }, []string{"unlock", "mount ext4"}},
 		{"payload for another UUID", "unlock", klog.CodeDiskIdentityMismatch,
 			func(h *harness) {
-				h.f.resource = []byte(`{"version":1,"key":"a2V5","luks_uuid":"00000000-0000-4000-8000-000000000000",` +
-					`"header_sha256":"` + h.f.sealedID + `"}`)
+				h.f.resource = payloadJSON([]byte("key"), "00000000-0000-4000-8000-000000000000", h.f.sealedID,
+					testVerity())
 			}, []string{"unlock", "mount ext4"}},
 		{"host-made disk, same UUID", "unlock", klog.CodeDiskIdentityMismatch,
 			func(h *harness) {

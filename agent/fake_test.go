@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"path"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/cvminit/cvminit/agent/config"
+	"github.com/cvminit/cvminit/agent/disk"
 	"github.com/cvminit/cvminit/agent/kbs"
 	"github.com/cvminit/cvminit/agent/secret"
 	"github.com/cvminit/cvminit/agent/snp"
@@ -26,6 +28,9 @@ type fake struct {
 
 	files     map[string][]byte
 	mountErr  map[string]error // by target
+	mounts    []Mount          // every Mount call, in order
+	dirs      map[string]fs.FileMode
+	lstatErr  map[string]error // by path
 	modErr    map[string]error // by path
 	netErr    error
 	netHook   func(ctx context.Context) // runs inside Configure (block, panic)
@@ -42,6 +47,10 @@ type fake struct {
 	usedBytes []byte         // its backing array, to check the wipe
 	disks     map[string][]byte
 	unlockErr error
+	verity    *disk.Verity // the payload's verity member (nil: a version 1 payload)
+	volSize   uint64       // size of the unlocked volume
+	verityErr error
+	table     VerityTable // the table Create got
 	checkErr  error
 	switchErr error
 
@@ -68,15 +77,42 @@ func (f *fake) called(prefix string) bool {
 
 func (f *fake) sys() Sys {
 	return Sys{Mounter: f, Logs: f, Files: f, Modules: f, Net: f, Attest: f, Brokers: f, Blocks: f,
-		Unlocker: f, Switcher: f, Power: f, Clock: f}
+		Unlocker: f, Verity: f, Switcher: f, Power: f, Clock: f}
 }
 
 func (f *fake) MkdirAll(p string, _ fs.FileMode) error { f.record("mkdir %s", p); return nil }
 
 func (f *fake) Mount(m Mount) error {
 	f.record("mount %s %s %s", m.FSType, m.Source, m.Target)
+	f.mu.Lock()
+	f.mounts = append(f.mounts, m)
+	f.mu.Unlock()
 	return f.mountErr[m.Target]
 }
+
+// Lstat describes the directories in dirs; other paths do not exist.
+func (f *fake) Lstat(p string) (fs.FileInfo, error) {
+	if err := f.lstatErr[p]; err != nil {
+		return nil, err
+	}
+	if m, ok := f.dirs[p]; ok {
+		return fakeInfo{name: path.Base(p), mode: m}, nil
+	}
+	return nil, &fs.PathError{Op: "lstat", Path: p, Err: fs.ErrNotExist}
+}
+
+// fakeInfo is the fs.FileInfo of a fake file.
+type fakeInfo struct {
+	name string
+	mode fs.FileMode
+}
+
+func (i fakeInfo) Name() string       { return i.name }
+func (i fakeInfo) Size() int64        { return 0 }
+func (i fakeInfo) Mode() fs.FileMode  { return i.mode }
+func (i fakeInfo) ModTime() time.Time { return time.Time{} }
+func (i fakeInfo) IsDir() bool        { return i.mode.IsDir() }
+func (i fakeInfo) Sys() any           { return nil }
 
 func (f *fake) OpenKmsg() (io.Writer, error)    { return nil, fs.ErrNotExist }
 func (f *fake) OpenConsole() (io.Writer, error) { return nil, fs.ErrNotExist }
@@ -142,8 +178,7 @@ func (f *fake) GetResource(ctx context.Context, r kbs.Reporter, path string) (*s
 	}
 	res := f.resource
 	if res == nil {
-		res = fmt.Appendf(nil, `{"version":1,"key":"%s","luks_uuid":"%s","header_sha256":"%s"}`,
-			base64.StdEncoding.EncodeToString(f.key), testUUID, f.sealedID)
+		res = payloadJSON(f.key, testUUID, f.sealedID, f.verity)
 	}
 	f.keyBuf = secret.FromBytes(bytes.Clone(res))
 	f.keyBytes = f.keyBuf.Bytes()
@@ -181,6 +216,20 @@ func (f *fake) Unlock(_ context.Context, r UnlockRequest) (string, error) {
 	return "/dev/mapper/" + r.Name, nil
 }
 
+func (f *fake) DeviceSize(p string) (uint64, error) {
+	f.record("verity size %s", p)
+	return f.volSize, nil
+}
+
+func (f *fake) Create(_ context.Context, name string, t VerityTable) (string, error) {
+	f.record("verity create %s", name)
+	f.table = t
+	if f.verityErr != nil {
+		return "", f.verityErr
+	}
+	return "/dev/mapper/" + name, nil
+}
+
 func (f *fake) Check(newRoot, init string) error {
 	f.record("check %s %s", newRoot, init)
 	f.keyLenAtSwitch = f.keyBuf.Len() + f.usedKey.Len()
@@ -210,6 +259,19 @@ func (f *fake) Sleep(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// payloadJSON is a broker payload as cvmctl writes it: version 1, or
+// version 2 with the verity member when v is set.
+func payloadJSON(key []byte, uuid, identity string, v *disk.Verity) []byte {
+	b := fmt.Appendf(nil, `{"version":%d,"key":"%s","luks_uuid":"%s","header_sha256":"%s"`,
+		map[bool]int{false: 1, true: 2}[v != nil], base64.StdEncoding.EncodeToString(key), uuid, identity)
+	if v != nil {
+		b = fmt.Appendf(b, `,"verity":{"root_hash":"%s","salt":"%s","algorithm":"%s","data_block_size":%d,`+
+			`"hash_block_size":%d,"data_blocks":%d,"hash_offset":%d}`, v.RootHash, v.Salt, v.Algorithm,
+			v.DataBlockSize, v.HashBlockSize, v.DataBlocks, v.HashOffset)
+	}
+	return append(b, '}')
 }
 
 // syncBuffer is a bytes.Buffer safe for concurrent use.

@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"io/fs"
 	"log/slog"
 	"math/big"
 	"strings"
@@ -43,7 +44,7 @@ func newHarness(t *testing.T) *harness {
 		Broker: config.Broker{URL: "https://10.0.2.2:8443", CAPEM: testCAPEM(t), Resource: "default/disk/root",
 			Attempts: 2, Timeout: config.Duration(5 * time.Second)},
 		Network: config.Network{Mode: "static", Interface: "eth0", Address: "10.0.2.15/24", Gateway: "10.0.2.2"},
-		Disk:    config.Disk{LUKSUUID: testUUID, Name: "root", FSType: "ext4", Options: "ro"},
+		Disk:    config.Disk{LUKSUUID: testUUID, Name: "root", FSType: "ext4", Options: "ro", Integrity: "verity"},
 		Modules: []string{"/lib/modules/virtio_net.ko", "/lib/modules/dm-crypt.ko"},
 		Boot:    config.Boot{Deadline: config.Duration(10 * time.Second), OnFailure: "poweroff", Init: "/sbin/init"},
 		Log:     config.Log{Level: "info"},
@@ -53,6 +54,10 @@ func newHarness(t *testing.T) *harness {
 		disks:    map[string][]byte{"vda": vda, "vdb": make([]byte, 8192)},
 		key:      testKey,
 		sealedID: sealedIdentity(t, vda),
+		verity:   testVerity(),
+		volSize:  16 << 20,
+		dirs: map[string]fs.FileMode{"/newroot/etc": fs.ModeDir | 0o755, "/newroot/var": fs.ModeDir | 0o755,
+			"/newroot/tmp": fs.ModeDir | fs.ModeSticky | 0o777},
 	}
 	return &harness{t: t, f: f, cfg: cfg, kmsg: &syncBuffer{}, console: &syncBuffer{}, cmdline: "console=ttyS0 quiet"}
 }
@@ -131,7 +136,10 @@ func TestHappyPath(t *testing.T) {
 		"load /lib/modules/virtio_net.ko", "load /lib/modules/dm-crypt.ko", "net eth0",
 		"attest open emulated port=cvminit.snp", "report", "broker client https://10.0.2.2:8443",
 		"broker get default/disk/root", "report", "list",
-		"unlock /dev/vda root key=32 meta=327680", "mount ext4 /dev/mapper/root /newroot",
+		"unlock /dev/vda root-crypt key=32 meta=327680",
+		"verity size /dev/mapper/root-crypt", "verity create root",
+		"mount ext4 /dev/mapper/root /newroot", "mount tmpfs tmpfs /newroot/tmp", "mount tmpfs tmpfs /run/cvminit-rw",
+		"mount overlay overlay /newroot/etc", "mount overlay overlay /newroot/var",
 		"check /newroot /sbin/init", "switchroot /newroot /sbin/init",
 	}
 	if calls := h.f.hardwareCalls(); strings.Join(calls, "\n") != strings.Join(wantCalls, "\n") {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/cvminit/cvminit/agent/config"
+	"github.com/cvminit/cvminit/agent/disk"
 	"github.com/cvminit/cvminit/agent/klog"
 	"github.com/cvminit/cvminit/agent/secret"
 	"github.com/cvminit/cvminit/agent/snp"
@@ -27,10 +28,19 @@ type State struct {
 	// the unlock step refuses a disk that differs.
 	DiskUUID     string
 	DiskIdentity string
+	// Verity describes the dm-verity tree inside the volume, as released
+	// with the key and checked against disk.integrity and
+	// disk.verity_root_hash (step key); nil when the payload has none,
+	// which only disk.integrity "none" allows. Public data.
+	Verity *disk.Verity
 	// RootDevice is the block device carrying the LUKS UUID ("/dev/vda").
 	RootDevice string
-	// Mapped is the unlocked plaintext device ("/dev/mapper/root").
+	// Mapped is the unlocked plaintext device: "/dev/mapper/root-crypt"
+	// beneath dm-verity, else "/dev/mapper/root" (step unlock).
 	Mapped string
+	// Verified is the dm-verity device over Mapped ("/dev/mapper/root"),
+	// empty without dm-verity (step verity).
+	Verified string
 	// Timings lists the steps run so far with their durations.
 	Timings []Timing
 
@@ -43,6 +53,24 @@ type State struct {
 	mu    sync.Mutex
 	key   *secret.Buffer
 	wiped bool
+}
+
+// cryptName is the device-mapper name of the dm-crypt device: disk.name,
+// or <disk.name>-crypt when a dm-verity device takes disk.name above it.
+func (s *State) cryptName() string {
+	if s.Verity != nil {
+		return s.Config.Disk.Name + "-crypt"
+	}
+	return s.Config.Disk.Name
+}
+
+// rootSource is the device the root file system is mounted from: the
+// dm-verity device when there is one, else the dm-crypt device.
+func (s *State) rootSource() string {
+	if s.Verified != "" {
+		return s.Verified
+	}
+	return s.Mapped
 }
 
 // Timing is how long one step took.

@@ -26,6 +26,7 @@ func Steps() []Step {
 		{"key", stepKey, klog.CodeBrokerProtocol},
 		{"disk", stepDisk, klog.CodeDiskNotFound},
 		{"unlock", stepUnlock, klog.CodeUnlockFailed},
+		{"verity", stepVerity, klog.CodeIntegrityFailed},
 		{"mount", stepMount, klog.CodeMountFailed},
 		{"wipe", stepWipe, klog.CodeInternal},
 		{"switchroot", stepSwitchRoot, klog.CodeSwitchRootFailed},

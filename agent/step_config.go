@@ -59,7 +59,8 @@ func setLevel(s *State, name string) {
 
 func logConfig(log *slog.Logger, cfg *config.Config) {
 	log.Info("config loaded", "provider", cfg.Attestation.Provider, "broker", cfg.Broker.URL,
-		"resource", cfg.Broker.Resource, "luks_uuid", cfg.Disk.LUKSUUID, "deadline", cfg.Boot.Deadline.D(),
+		"resource", cfg.Broker.Resource, "luks_uuid", cfg.Disk.LUKSUUID, "integrity", cfg.Disk.Integrity,
+		"deadline", cfg.Boot.Deadline.D(),
 		"debug_image", cfg.Debug)
 	if cfg.Broker.InsecureHTTP {
 		log.Warn("INSECURE: the key broker is reached over plain http; its identity is not authenticated (debug image)")

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"fmt"
 
+	"github.com/cvminit/cvminit/agent/config"
 	"github.com/cvminit/cvminit/agent/disk"
 	"github.com/cvminit/cvminit/agent/kbs"
 	"github.com/cvminit/cvminit/agent/secret"
@@ -15,7 +16,10 @@ import (
 const MaxKeySize = disk.MaxPayloadKey
 
 // stepKey runs the KBS protocol with fresh evidence and keeps the released
-// disk key and the identity of the disk it was sealed for in State. The
+// disk key, the identity of the disk it was sealed for and its dm-verity
+// description in State. A payload that disk.integrity and
+// disk.verity_root_hash refuse is ErrIntegrity (INTEGRITY_FAILED), its key
+// wiped before any disk is touched. The
 // released secret must be a disk.Payload; anything else (a raw key
 // included) is refused as ErrKeyInvalid (BROKER_PROTOCOL): there is no
 // fallback to an unpinned key. The broker's TLS identity is the CA pinned in the
@@ -44,8 +48,32 @@ func stepKey(ctx context.Context, s *State) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrKeyInvalid, err)
 	}
-	s.DiskUUID, s.DiskIdentity = p.LUKSUUID, p.HeaderSHA256
+	if err := checkIntegrity(s, p.Verity); err != nil {
+		p.Key.Wipe()
+		return err
+	}
+	s.DiskUUID, s.DiskIdentity, s.Verity = p.LUKSUUID, p.HeaderSHA256, p.Verity
 	return keepKey(s, p.Key)
+}
+
+// checkIntegrity holds the payload's dm-verity description against the
+// measured config: anything but disk.integrity "none" requires one, and a
+// pinned disk.verity_root_hash must be its root hash. A description under
+// "none" is used all the same: integrity is never dropped.
+func checkIntegrity(s *State, v *disk.Verity) error {
+	d := s.Config.Disk
+	switch {
+	case v == nil && d.Integrity != config.IntegrityNone:
+		return fmt.Errorf("%w: the released payload describes no dm-verity tree (disk.integrity is %q)",
+			ErrIntegrity, d.Integrity)
+	case v != nil && d.VerityRootHash != "" && v.RootHash != d.VerityRootHash:
+		return fmt.Errorf("%w: the payload's root hash %s is not disk.verity_root_hash %s",
+			ErrIntegrity, v.RootHash, d.VerityRootHash)
+	case v != nil && d.Integrity == config.IntegrityNone:
+		s.log.Warn("disk.integrity is none, but the payload describes a dm-verity tree: using it",
+			"root_hash", v.RootHash)
+	}
+	return nil
 }
 
 func keepKey(s *State, key *secret.Buffer) error {
@@ -56,7 +84,8 @@ func keepKey(s *State, key *secret.Buffer) error {
 	if !s.SetKey(key) {
 		return fmt.Errorf("%w: key arrived after secrets were wiped", ErrKeyInvalid)
 	}
-	s.log.Info("disk key released", "bytes", key.Len(), "luks_uuid", s.DiskUUID, "header_sha256", s.DiskIdentity)
+	s.log.Info("disk key released", "bytes", key.Len(), "luks_uuid", s.DiskUUID, "header_sha256", s.DiskIdentity,
+		"verity", s.Verity != nil)
 	return nil
 }
 

@@ -3,22 +3,46 @@ package agent
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 )
 
-// stepMount mounts the unlocked root file system on the new root.
+// stepMount mounts the root file system on the new root: from the
+// dm-verity device when there is one, always read-only then (ext4 with
+// "noload": nothing may replay a journal into a device that cannot be
+// written). A root that cannot be written (dm-verity or erofs) then gets
+// its writable places in memory (writablePlaces).
 func stepMount(_ context.Context, s *State) error {
 	d := s.Config.Disk
+	src := s.rootSource()
 	flags, data := mountOptions(d.Options)
-	if d.FSType == "erofs" {
+	readOnly := s.Verified != "" || d.FSType == "erofs"
+	if readOnly {
 		flags |= MountReadOnly
 	}
-	m := Mount{Source: s.Mapped, Target: s.opts.NewRoot, FSType: d.FSType, Flags: flags, Data: data}
-	if err := s.sys.Mounter.Mount(m); err != nil {
-		return fmt.Errorf("mounting %s (%s) on %s: %w", s.Mapped, d.FSType, s.opts.NewRoot, err)
+	if s.Verified != "" && d.FSType == "ext4" {
+		data = addOption(data, "noload")
 	}
-	s.log.Info("root mounted", "dev", s.Mapped, "fstype", d.FSType, "on", s.opts.NewRoot)
-	return nil
+	m := Mount{Source: src, Target: s.opts.NewRoot, FSType: d.FSType, Flags: flags, Data: data}
+	if err := s.sys.Mounter.Mount(m); err != nil {
+		return fmt.Errorf("mounting %s (%s) on %s: %w", src, d.FSType, s.opts.NewRoot, err)
+	}
+	s.log.Info("root mounted", "dev", src, "fstype", d.FSType, "on", s.opts.NewRoot, "read_only", flags&MountReadOnly != 0)
+	if !readOnly {
+		return nil
+	}
+	return writablePlaces(s)
+}
+
+// addOption appends o to comma-separated options unless already there.
+func addOption(opts, o string) string {
+	if opts == "" {
+		return o
+	}
+	if slices.Contains(strings.Split(opts, ","), o) {
+		return opts
+	}
+	return opts + "," + o
 }
 
 // mountOptions splits comma-separated options into mount(2) flags and the

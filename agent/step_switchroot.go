@@ -20,7 +20,7 @@ func stepSwitchRoot(_ context.Context, s *State) error {
 		return fmt.Errorf("new root %s: %w", root, err)
 	}
 	total := s.sys.Clock.Now().Sub(s.started).Milliseconds()
-	s.out.print(klog.Status{OK: true, Root: s.Mapped, Init: init, TotalMS: total})
+	s.out.print(klog.Status{OK: true, Root: s.rootSource(), Init: init, TotalMS: total})
 	_ = flushBounded(s.opts.Log)
 	if err := s.sys.Switcher.SwitchRoot(root, init); err != nil {
 		return fmt.Errorf("%w: switch_root to %s, init %s: %w", errAfterFinal, root, init, err)

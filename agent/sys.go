@@ -25,6 +25,7 @@ type Sys struct {
 	Brokers  Brokers
 	Blocks   BlockDevices
 	Unlocker Unlocker
+	Verity   VerityMapper
 	Switcher Switcher
 	Power    Power
 	Clock    Clock
@@ -58,10 +59,12 @@ type Mount struct {
 	Data                   string
 }
 
-// Mounter creates directories and mounts file systems.
+// Mounter creates directories, looks at them and mounts file systems.
 type Mounter interface {
 	// MkdirAll creates path and its parents.
 	MkdirAll(path string, perm fs.FileMode) error
+	// Lstat describes path without following a final symlink (lstat(2)).
+	Lstat(path string) (fs.FileInfo, error)
 	Mount(m Mount) error
 }
 
@@ -129,6 +132,17 @@ type UnlockRequest struct {
 // path of the plaintext device ("/dev/mapper/root").
 type Unlocker interface {
 	Unlock(ctx context.Context, r UnlockRequest) (string, error)
+}
+
+// VerityMapper creates dm-verity devices.
+type VerityMapper interface {
+	// DeviceSize returns the size in bytes of the block device at path
+	// ("/dev/mapper/root-crypt"), as the kernel reports it in
+	// /sys/dev/block/<major>:<minor>/size.
+	DeviceSize(path string) (uint64, error)
+	// Create makes the read-only device-mapper device name with the single
+	// dm-verity target t and returns its path ("/dev/mapper/root").
+	Create(ctx context.Context, name string, t VerityTable) (string, error)
 }
 
 // Switcher hands the machine to the new root. Check verifies everything

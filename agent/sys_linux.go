@@ -16,7 +16,8 @@ import (
 // LinuxSys returns the real hardware: mount(2), /dev/kmsg and /dev/console,
 // kernel modules (u-root kmodule), netlink and DHCP (u-root dhclient), the
 // SNP providers of agent/snp, the KBS client of agent/kbs, block devices
-// under /sys/class/block and /dev, LUKS2 via luks.go, u-root's SwitchRoot,
+// under /sys/class/block and /dev, LUKS2 via luks.go, dm-verity via
+// devmapper.go, u-root's SwitchRoot,
 // reboot(2), and the debug shell on the console (which the runner offers
 // only to a debug image's config, and which finds no shell in a production
 // image).
@@ -24,7 +25,7 @@ func LinuxSys() Sys {
 	return Sys{
 		Mounter: linuxMounter{}, Logs: linuxLogs{}, Files: osFiles{}, Modules: kmodLoader{},
 		Net: netlinkConfigurer{}, Attest: snpAttesters{}, Brokers: kbsBrokers{}, Blocks: sysBlocks{},
-		Unlocker: luksUnlocker{dir: detachedDir}, Switcher: urootSwitcher{}, Power: linuxPower{}, Clock: SystemClock{},
+		Unlocker: luksUnlocker{dir: detachedDir}, Verity: dmVerity{}, Switcher: urootSwitcher{}, Power: linuxPower{}, Clock: SystemClock{},
 		DebugShell: linuxDebugShell().run,
 	}
 }
@@ -32,6 +33,7 @@ func LinuxSys() Sys {
 type linuxMounter struct{}
 
 func (linuxMounter) MkdirAll(p string, perm fs.FileMode) error { return os.MkdirAll(p, perm) }
+func (linuxMounter) Lstat(p string) (fs.FileInfo, error)       { return os.Lstat(p) }
 
 func (linuxMounter) Mount(m Mount) error {
 	if err := unix.Mount(m.Source, m.Target, m.FSType, uintptr(m.Flags), m.Data); err != nil {

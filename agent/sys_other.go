@@ -19,7 +19,7 @@ import (
 func LinuxSys() Sys {
 	u := unsupported{}
 	return Sys{Mounter: u, Logs: u, Files: u, Modules: u, Net: u, Attest: u, Brokers: u, Blocks: u,
-		Unlocker: u, Switcher: u, Power: u, Clock: SystemClock{}}
+		Unlocker: u, Verity: u, Switcher: u, Power: u, Clock: SystemClock{}}
 }
 
 // NewConsole returns f: off Linux there is no tcdrain to offer.
@@ -31,6 +31,8 @@ func QuietConsole(*os.File) error { return ErrUnsupported }
 type unsupported struct{}
 
 func (unsupported) MkdirAll(string, fs.FileMode) error             { return ErrUnsupported }
+func (unsupported) Lstat(string) (fs.FileInfo, error)              { return nil, ErrUnsupported }
+func (unsupported) DeviceSize(string) (uint64, error)              { return 0, ErrUnsupported }
 func (unsupported) Mount(Mount) error                              { return ErrUnsupported }
 func (unsupported) OpenKmsg() (io.Writer, error)                   { return nil, ErrUnsupported }
 func (unsupported) OpenConsole() (io.Writer, error)                { return nil, ErrUnsupported }
@@ -51,5 +53,9 @@ func (unsupported) Configure(context.Context, config.Network) (string, error) {
 }
 
 func (unsupported) Unlock(context.Context, UnlockRequest) (string, error) {
+	return "", ErrUnsupported
+}
+
+func (unsupported) Create(context.Context, string, VerityTable) (string, error) {
 	return "", ErrUnsupported
 }

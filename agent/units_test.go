@@ -49,6 +49,7 @@ func TestClassify(t *testing.T) {
 		{fmt.Errorf("x: %w", config.ErrInvalid), klog.CodeConfigInvalid},
 		{fmt.Errorf("x: %w", ErrHeaderRejected), klog.CodeHeaderRejected},
 		{fmt.Errorf("x: %w", ErrRootAmbiguous), klog.CodeDiskNotFound},
+		{fmt.Errorf("%w: no tree", ErrIntegrity), klog.CodeIntegrityFailed},
 		{fmt.Errorf("%w: x", ErrPanic), klog.CodeInternal},
 		{deadline, klog.CodeDeadlineExceeded},
 		{&stepError{step: "disk", err: fmt.Errorf("%w: x", ErrRootNotFound), deadlineHit: true}, klog.CodeDiskNotFound},

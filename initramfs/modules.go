@@ -33,7 +33,7 @@ func DefaultModules() []string {
 	return []string{
 		"virtio_pci", "virtio_blk", "virtio_net", "virtio_console",
 		"dm_mod", "dm_crypt", "dm_verity", "xts", "ecb", "crc32c_generic",
-		"ext4", "erofs", "sev_guest",
+		"ext4", "erofs", "overlay", "sev_guest",
 	}
 }
 

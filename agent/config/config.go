@@ -104,29 +104,43 @@ type Network struct {
 }
 
 // Disk describes the LUKS2 root disk and its file system.
+//
+// With disk.integrity "verity" (the default) the file system inside the
+// decrypted volume is followed by a dm-verity hash tree (made by `cvmctl
+// seal`; its root hash travels with the disk key in the broker's payload):
+// dm-crypt gives secrecy, dm-verity integrity, and every block read is
+// checked against the root hash; a block that fails is an I/O error. The
+// root is then read-only, and cvminit gives it writable places in memory,
+// lost at power off: a tmpfs on /tmp, and an overlayfs over /etc and /var
+// whose upper layers live on a tmpfs mounted at /run/cvminit-rw (each only
+// when that directory exists in the root). An erofs root gets the same.
 type Disk struct {
 	// LUKSUUID is the UUID in the LUKS2 header (as cvmctl seal recorded
 	// it). The guest scans block devices for it. Required.
 	LUKSUUID string `json:"luks_uuid"`
-	// Name is the device-mapper name of the unlocked volume; default
-	// "root", giving /dev/mapper/root.
+	// Name is the device-mapper name of the device the root file system is
+	// mounted from; default "root", giving /dev/mapper/root (the root= of
+	// the OK status line). With dm-verity that is the verity device and
+	// the dm-crypt device beneath it is <name>-crypt; without, it is the
+	// dm-crypt device.
 	Name string `json:"name"`
 	// FSType is "ext4" (default) or "erofs".
 	FSType string `json:"fstype"`
-	// Options are mount options, comma-separated (e.g. "ro,noatime").
+	// Options are mount options, comma-separated (e.g. "noatime"). With
+	// dm-verity the root is always mounted read-only, so "rw" is refused.
 	Options string `json:"options,omitempty"`
-	// Verity is reserved for dm-verity over the unlocked volume. Not
-	// supported yet: a config that sets it is rejected rather than booted
-	// without the integrity the operator asked for.
-	Verity *Verity `json:"verity,omitempty"`
-}
-
-// Verity is the dm-verity description of the root file system (reserved).
-type Verity struct {
-	// RootHash is the hex root hash.
-	RootHash string `json:"root_hash"`
-	// HashOffset is the byte offset of the hash tree on the data device.
-	HashOffset uint64 `json:"hash_offset"`
+	// Integrity is "verity" (default) or "none". With "verity" the
+	// broker's payload must describe the disk's dm-verity tree, or the
+	// boot fails (INTEGRITY_FAILED) before the disk is unlocked. "none" is
+	// an explicit opt-out: the root is then used without integrity
+	// protection, so the host can flip ciphertext blocks unnoticed
+	// (SECURITY.md H6 stays open); a payload that describes a tree is used
+	// all the same (integrity is never dropped), giving a read-only root.
+	Integrity string `json:"integrity"`
+	// VerityRootHash, when set (64 lower-case hex digits), pins the
+	// dm-verity root hash in the measured config: the payload's root hash
+	// must equal it. Optional; only with integrity "verity".
+	VerityRootHash string `json:"verity_root_hash,omitempty"`
 }
 
 // Boot holds the overall deadline, the failure policy and the next init.

@@ -27,6 +27,8 @@ func TestParseYAMLDefaults(t *testing.T) {
 		{"network.interface", c.Network.Interface, "eth0"},
 		{"disk.name", c.Disk.Name, "root"},
 		{"disk.fstype", c.Disk.FSType, "ext4"},
+		{"disk.integrity", c.Disk.Integrity, "verity"},
+		{"disk.verity_root_hash", c.Disk.VerityRootHash, ""},
 		{"modules", len(c.Modules), 0},
 		{"boot.deadline", c.Boot.Deadline.D(), 90 * time.Second},
 		{"boot.on_failure", c.Boot.OnFailure, "poweroff"},
@@ -100,7 +102,8 @@ func TestJSONLayout(t *testing.T) {
 			Timeout: Duration(30 * time.Second)},
 		Debug:   true,
 		Network: Network{Mode: "dhcp", Interface: "eth0"},
-		Disk:    Disk{LUKSUUID: "0b9f1c2e-4a5d-4e6f-8a7b-9c0d1e2f3a4b", Name: "root", FSType: "erofs"},
+		Disk: Disk{LUKSUUID: "0b9f1c2e-4a5d-4e6f-8a7b-9c0d1e2f3a4b", Name: "root", FSType: "erofs",
+			Integrity: "verity", VerityRootHash: strings.Repeat("5a", 32)},
 		Modules: []string{"/m/a.ko"},
 		Boot:    Boot{Deadline: Duration(90 * time.Second), OnFailure: "reboot", Init: "/init"},
 		Log:     Log{Level: "debug"},
@@ -126,7 +129,9 @@ func TestJSONLayout(t *testing.T) {
   "disk": {
     "luks_uuid": "0b9f1c2e-4a5d-4e6f-8a7b-9c0d1e2f3a4b",
     "name": "root",
-    "fstype": "erofs"
+    "fstype": "erofs",
+    "integrity": "verity",
+    "verity_root_hash": "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a"
   },
   "modules": [
     "/m/a.ko"
@@ -168,7 +173,9 @@ func TestDecodeStrict(t *testing.T) {
 		"empty":           ``,
 		"truncated":       string(good[:len(good)/2]),
 		"version 2":       strings.Replace(string(good), `"version": 1,`, `"version": 2,`, 1),
-		"too big":         `{"log":{"level":"` + strings.Repeat("a", MaxSize) + `"}}`,
+		"reserved disk.verity": strings.Replace(string(good), `"integrity": "verity"`,
+			`"integrity": "verity", "verity": {"root_hash": "00", "hash_offset": 0}`, 1),
+		"too big": `{"log":{"level":"` + strings.Repeat("a", MaxSize) + `"}}`,
 	}
 	for name, doc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -176,5 +183,32 @@ func TestDecodeStrict(t *testing.T) {
 				t.Errorf("Decode error = %v, want ErrInvalid", err)
 			}
 		})
+	}
+}
+
+// TestParseYAMLIntegrity reads the integrity keys as an operator writes
+// them, and refuses the reserved disk.verity key that earlier versions
+// documented.
+func TestParseYAMLIntegrity(t *testing.T) {
+	pin := strings.Repeat("c3", 32)
+	c, err := ParseYAML([]byte(minimalYAML(t) + "  integrity: verity\n  verity_root_hash: " + pin + "\n"))
+	if err != nil {
+		t.Fatalf("ParseYAML(verity, pinned): %v", err)
+	}
+	if c.Disk.Integrity != "verity" || c.Disk.VerityRootHash != pin {
+		t.Errorf("disk = %+v, want integrity verity and the pinned root hash", c.Disk)
+	}
+	c, err = ParseYAML([]byte(minimalYAML(t) + "  integrity: none\n  options: rw\n"))
+	if err != nil || c.Disk.Integrity != "none" {
+		t.Fatalf("ParseYAML(none) = %+v, %v", c, err)
+	}
+	for _, extra := range []string{
+		"  verity:\n    root_hash: " + pin + "\n",
+		"  integrity: off\n",
+		"  verity_root_hash: " + pin + "\n  integrity: none\n",
+	} {
+		if _, err := ParseYAML([]byte(minimalYAML(t) + extra)); !errors.Is(err, ErrInvalid) {
+			t.Errorf("ParseYAML(+%q) error = %v, want ErrInvalid", extra, err)
+		}
 	}
 }

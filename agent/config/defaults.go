@@ -13,6 +13,7 @@ const (
 	DefaultInterface    = "eth0"
 	DefaultDiskName     = "root"
 	DefaultFSType       = "ext4"
+	DefaultIntegrity    = IntegrityVerity
 	DefaultDeadline     = 90 * time.Second
 	DefaultOnFailure    = "poweroff"
 	DefaultInit         = "/sbin/init"
@@ -35,6 +36,7 @@ func (c *Config) ApplyDefaults() {
 	setString(&c.Network.Interface, DefaultInterface)
 	setString(&c.Disk.Name, DefaultDiskName)
 	setString(&c.Disk.FSType, DefaultFSType)
+	setString(&c.Disk.Integrity, DefaultIntegrity)
 	if c.Modules == nil {
 		c.Modules = []string{}
 	}

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -24,6 +25,14 @@ func (e *FieldError) Error() string { return fmt.Sprintf("config: %s: %s", e.Fie
 
 // Unwrap returns ErrInvalid.
 func (e *FieldError) Unwrap() error { return ErrInvalid }
+
+// Values of disk.integrity.
+const (
+	// IntegrityVerity requires the dm-verity tree the payload describes.
+	IntegrityVerity = "verity"
+	// IntegrityNone uses the root without integrity protection.
+	IntegrityNone = "none"
+)
 
 // Bounds enforced by Validate.
 const (
@@ -42,6 +51,7 @@ var (
 	uuidText     = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 	mountOptions = regexp.MustCompile(`^[A-Za-z0-9_=.,-]{0,256}$`)
 	moduleSuffix = regexp.MustCompile(`\.ko(\.xz|\.zst|\.gz)?$`)
+	rootHash     = regexp.MustCompile(`^[0-9a-f]{64}$`)
 )
 
 // checker collects field errors.
@@ -205,11 +215,19 @@ func (d Disk) validate(ch *checker) {
 		ch.fail("disk.name", "%q is not a device-mapper name ([A-Za-z0-9_-], 1..64)", d.Name)
 	}
 	ch.oneOf("disk.fstype", d.FSType, "ext4", "erofs")
-	if !mountOptions.MatchString(d.Options) {
+	switch {
+	case !mountOptions.MatchString(d.Options):
 		ch.fail("disk.options", "%q: want comma-separated mount options", d.Options)
+	case d.Integrity == IntegrityVerity && slices.Contains(strings.Split(d.Options, ","), "rw"):
+		ch.fail("disk.options", "rw: a dm-verity root is always read-only")
 	}
-	if d.Verity != nil {
-		ch.fail("disk.verity", "dm-verity is not supported yet")
+	ch.oneOf("disk.integrity", d.Integrity, IntegrityVerity, IntegrityNone)
+	switch {
+	case d.VerityRootHash == "":
+	case !rootHash.MatchString(d.VerityRootHash):
+		ch.fail("disk.verity_root_hash", "%q: want 64 lower-case hex digits", d.VerityRootHash)
+	case d.Integrity != IntegrityVerity:
+		ch.fail("disk.verity_root_hash", "set, but disk.integrity is %q", d.Integrity)
 	}
 }
 

@@ -59,7 +59,15 @@ func TestValidateRejects(t *testing.T) {
 		{"disk.name", func(c *Config) { c.Disk.Name = "../root" }},
 		{"disk.fstype", func(c *Config) { c.Disk.FSType = "btrfs" }},
 		{"disk.options", func(c *Config) { c.Disk.Options = "ro nosuid" }},
-		{"disk.verity", func(c *Config) { c.Disk.Verity = &Verity{RootHash: "00"} }},
+		{"disk.options", func(c *Config) { c.Disk.Options = "noatime,rw" }},
+		{"disk.integrity", func(c *Config) { c.Disk.Integrity = "dm-verity" }},
+		{"disk.integrity", func(c *Config) { c.Disk.Integrity = "" }},
+		{"disk.verity_root_hash", func(c *Config) { c.Disk.VerityRootHash = strings.Repeat("AB", 32) }},
+		{"disk.verity_root_hash", func(c *Config) { c.Disk.VerityRootHash = strings.Repeat("a", 63) }},
+		{"disk.verity_root_hash", func(c *Config) { c.Disk.VerityRootHash = strings.Repeat("a", 65) }},
+		{"disk.verity_root_hash", func(c *Config) {
+			c.Disk.Integrity, c.Disk.VerityRootHash = "none", strings.Repeat("ab", 32)
+		}},
 		{"modules[0]", func(c *Config) { c.Modules = []string{"virtio.ko"} }},
 		{"modules[0]", func(c *Config) { c.Modules = []string{"/lib/../etc/x.ko"} }},
 		{"modules[0]", func(c *Config) { c.Modules = []string{"/lib/x.so"} }},
@@ -122,5 +130,30 @@ func TestValidateReportsAllFields(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "config: disk.fstype: ") {
 		t.Errorf("message %q does not name the field", err)
+	}
+}
+
+// TestValidateIntegrity: the accepted combinations of disk.integrity,
+// disk.verity_root_hash and disk.options, and one error per bad field.
+func TestValidateIntegrity(t *testing.T) {
+	pin := strings.Repeat("0f", 32)
+	ok := []Disk{
+		{Integrity: "verity"},
+		{Integrity: "verity", VerityRootHash: pin, Options: "ro,noatime"},
+		{Integrity: "none", Options: "rw"},
+		{Integrity: "none"},
+	}
+	for _, d := range ok {
+		c := validConfig(t)
+		c.Disk.Integrity, c.Disk.VerityRootHash, c.Disk.Options = d.Integrity, d.VerityRootHash, d.Options
+		if err := c.Validate(); err != nil {
+			t.Errorf("Validate(integrity %q, pin %q, options %q) = %v", d.Integrity, d.VerityRootHash, d.Options, err)
+		}
+	}
+	c := validConfig(t)
+	c.Disk.Integrity, c.Disk.VerityRootHash = "none", "XYZ" // bad text and the wrong mode: one error
+	err := c.Validate()
+	if n := len(err.(interface{ Unwrap() []error }).Unwrap()); n != 1 || !hasField(err, "disk.verity_root_hash") {
+		t.Errorf("Validate = %v, want exactly one error, for disk.verity_root_hash", err)
 	}
 }

@@ -19,6 +19,7 @@ const (
 	CodeHeaderRejected       Code = "HEADER_REJECTED"
 	CodeDiskIdentityMismatch Code = "DISK_IDENTITY_MISMATCH"
 	CodeUnlockFailed         Code = "UNLOCK_FAILED"
+	CodeIntegrityFailed      Code = "INTEGRITY_FAILED"
 	CodeMountFailed          Code = "MOUNT_FAILED"
 	CodeSwitchRootFailed     Code = "SWITCH_ROOT_FAILED"
 	CodeDeadlineExceeded     Code = "DEADLINE_EXCEEDED"
@@ -63,6 +64,9 @@ func Codes() []CodeInfo {
 			"the host attached a disk that cvmctl did not seal with this key"},
 		{CodeUnlockFailed, "the released key did not unlock the root disk",
 			"the broker's resource does not belong to this disk"},
+		{CodeIntegrityFailed, "the root file system's dm-verity protection could not be set up",
+			"seal the disk with dm-verity and store that payload at the broker (or set disk.integrity: none); " +
+				"a set disk.verity_root_hash must match the payload's"},
 		{CodeMountFailed, "the unlocked root file system could not be mounted",
 			"check disk.fstype and disk.options, and that the root holds boot.init"},
 		{CodeSwitchRootFailed, "switching to the new root failed",

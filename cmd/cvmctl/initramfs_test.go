@@ -48,6 +48,7 @@ func fakeModules() map[string][]byte {
 		"kernel/lib/crc16.ko":                             m("crc16"),
 		"kernel/fs/ext4/ext4.ko":                          m("ext4", "jbd2", "mbcache", "crc16"),
 		"kernel/fs/erofs/erofs.ko":                        m("erofs"),
+		"kernel/fs/overlayfs/overlay.ko":                  m("overlay"),
 		"kernel/drivers/virt/coco/sev-guest/sev-guest.ko": m("sev_guest"),
 		"kernel/drivers/block/loop.ko":                    m("loop"),
 		"modules.builtin":                                 []byte("kernel/crypto/cbc.ko\n"),
@@ -61,7 +62,7 @@ func expectedOrder(extra ...string) []string {
 		"drivers/virtio/virtio", "drivers/virtio/virtio_ring", "drivers/virtio/virtio_pci",
 		"drivers/block/virtio_blk", "drivers/net/virtio_net", "drivers/char/virtio_console",
 		"drivers/md/dm-mod", "drivers/md/dm-crypt", "drivers/md/dm-verity", "crypto/xts", "crypto/ecb",
-		"crypto/crc32c_generic", "fs/jbd2/jbd2", "fs/mbcache", "lib/crc16", "fs/ext4/ext4", "fs/erofs/erofs",
+		"crypto/crc32c_generic", "fs/jbd2/jbd2", "fs/mbcache", "lib/crc16", "fs/ext4/ext4", "fs/erofs/erofs", "fs/overlayfs/overlay",
 	}
 	out := []string{}
 	for _, n := range append(names, extra...) {

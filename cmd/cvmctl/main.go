@@ -23,6 +23,7 @@ func commands() map[string]command {
 		"report":    {"verify an SNP attestation report (report verify ...)", runReport},
 		"probe":     {"play a guest against a key broker through the SNP emulator", runProbe},
 		"disk":      {"check a LUKS2 disk image the way the guest does, or print its broker payload (disk check|identity ...)", runDisk},
+		"seal":      {"seal a rootfs (directory or tar) into a verity + LUKS2 disk image and its broker resource", runSeal},
 	}
 }
 

@@ -25,6 +25,9 @@ func main() {
 	// Before anything is printed: the host's keystrokes are neither echoed
 	// nor read. A console without termios (none at all) is no risk to ignore.
 	_ = agent.QuietConsole(os.Stdin)
+	// Keystrokes echoed before that leave the cursor mid-line: end that line
+	// so that the first status line starts a line of its own.
+	_, _ = os.Stdout.WriteString("\n")
 	var level slog.LevelVar
 	h := klog.New(klog.Options{Console: agent.NewConsole(os.Stdout), Level: &level})
 	// Libraries that use the standard logger (u-root) log at debug level.

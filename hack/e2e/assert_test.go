@@ -92,6 +92,23 @@ func wantOSUp(t *testing.T, e *Env, r *Result) {
 		t.Errorf("status, %q and %q lines missing or out of order (lines %d, %d, %d)", OSMarker,
 			SecretPrefix+e.Secret, st, up, secret)
 	}
+	if !slices.Contains(texts, WritableOK) {
+		t.Errorf("the confidential OS could not write to /etc, /var and /tmp (no %q line)", WritableOK)
+	}
+}
+
+// wantBlob checks whether the confidential OS read BlobPath whole (ok) or
+// got an error reading it.
+func wantBlob(t *testing.T, r *Result, ok bool) {
+	t.Helper()
+	texts := lineTexts(r.Lines)
+	want, not := BlobOK, BlobFailed
+	if !ok {
+		want, not = not, want
+	}
+	if !slices.Contains(texts, want) || slices.Contains(texts, not) {
+		t.Errorf("the confidential OS did not print %q (or printed %q)", want, not)
+	}
 }
 
 // wantNoOS checks that no switch_root happened: neither the OS marker nor

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 
 	"github.com/cvminit/cvminit/agent/disk"
@@ -180,4 +181,51 @@ func growFile(path string, by int64) error {
 		return fmt.Errorf("growing %s: %w", path, err)
 	}
 	return nil
+}
+
+// SealVerity seals the file-system image fsImage into out the way operators
+// do, with `cvmctl seal` (dm-verity tree inside a LUKS2 volume under a fresh
+// key), recording uuid, and writes the broker resource to payload (0600).
+// It returns the disk key read back from the payload: the tests' canary.
+func SealVerity(ctx context.Context, b Binaries, fsImage, out, uuid, payload string) ([]byte, error) {
+	if err := os.MkdirAll(filepath.Dir(payload), 0o700); err != nil {
+		return nil, err
+	}
+	_ = os.Remove(payload)
+	if _, err := runTool(ctx, "", b.Cvmctl, "seal", "--quiet", "--force", "--fs-image", fsImage, "--out", out,
+		"--uuid", uuid, "--payload", payload); err != nil {
+		return nil, err
+	}
+	raw, err := os.ReadFile(payload)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(raw)
+	p, err := disk.ParsePayload(raw)
+	if err != nil {
+		return nil, fmt.Errorf("payload of %s: %w", out, err)
+	}
+	defer p.Key.Wipe()
+	if p.Verity == nil {
+		return nil, fmt.Errorf("payload of %s describes no dm-verity tree", out)
+	}
+	return bytes.Clone(p.Key.Bytes()), nil
+}
+
+// ReadVerity returns the dm-verity description in a payload file.
+func ReadVerity(payload string) (*disk.Verity, error) {
+	raw, err := os.ReadFile(payload)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(raw)
+	p, err := disk.ParsePayload(raw)
+	if err != nil {
+		return nil, err
+	}
+	p.Key.Wipe()
+	if p.Verity == nil {
+		return nil, fmt.Errorf("%s describes no dm-verity tree", payload)
+	}
+	return p.Verity, nil
 }

@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -56,7 +55,8 @@ type Env struct {
 	Secret   string // content of /etc/secret-marker on the disk
 	UUID     string // LUKS UUID of the disk
 	Rootfs   string // the plain ext4 image of the confidential OS
-	Disk     string // Rootfs sealed with Key
+	Disk     string // Rootfs sealed with Key and dm-verity (cvmctl seal)
+	Payload  string // the broker resource cvmctl seal wrote for Disk (0600)
 	Guest    Guest  // the config of Initrd
 	Initrd   string // the initramfs the policy pins
 	Digest   string // its launch digest (cvmctl measure)
@@ -129,9 +129,6 @@ func (e *Env) identities(ctx context.Context) (err error) {
 }
 
 func (e *Env) disk(ctx context.Context) (err error) {
-	if e.Key, err = randomBytes(KeySize); err != nil {
-		return err
-	}
 	salt, err := randomBytes(8)
 	if err != nil {
 		return err
@@ -149,8 +146,11 @@ func (e *Env) disk(ctx context.Context) (err error) {
 	if err := BuildRootfs(ctx, e.Tools, e.Opts.Work, Rootfs{BusyboxDeb: deb, Secret: e.Secret, Image: e.Rootfs}); err != nil {
 		return err
 	}
-	e.Disk, err = e.SealWith(ctx, "disk.img", e.Key)
-	return err
+	e.Disk, e.Payload = e.path("disk.img"), e.path("secrets/root.key")
+	if e.Key, err = SealVerity(ctx, e.Bin, e.Rootfs, e.Disk, e.UUID, e.Payload); err != nil {
+		return err
+	}
+	return nil
 }
 
 // SealWith seals the confidential OS under key into the work file name,
@@ -182,16 +182,9 @@ func (e *Env) policy(ctx context.Context) (err error) {
 	if e.Digest, err = Measure(ctx, e.Bin, e.Launch(e.Initrd)); err != nil {
 		return err
 	}
-	keyFile := e.path("secrets/root.key")
-	if err := os.MkdirAll(filepath.Dir(keyFile), 0o700); err != nil {
-		return err
-	}
-	if err := WritePayload(e.Disk, e.Key, keyFile); err != nil {
-		return err
-	}
 	e.Policy = e.path("policy.yaml")
 	p := Policy{Measurements: []string{e.Digest}, EmulatorRoot: EmuChain(e.EmuState),
-		Resources: map[string]string{Resource: keyFile}}
+		Resources: map[string]string{Resource: e.Payload}}
 	return p.Write(ctx, e.Bin, e.Policy)
 }
 

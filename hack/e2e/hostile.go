@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 
 	"github.com/cvminit/cvminit/agent/config"
@@ -85,15 +84,8 @@ func (e *Env) Repin(ctx context.Context, name string, mutate func(*Guest)) (*Env
 	if v.Digest, err = Measure(ctx, v.Bin, v.Launch(v.Initrd)); err != nil {
 		return nil, err
 	}
-	keyFile := v.path(filepath.Join("secrets", name+".key"))
-	if err := os.MkdirAll(filepath.Dir(keyFile), 0o700); err != nil {
-		return nil, err
-	}
-	if err := WritePayload(v.Disk, v.Key, keyFile); err != nil {
-		return nil, err
-	}
 	v.Policy = v.path(name + "-policy.yaml")
 	p := Policy{Measurements: []string{v.Digest}, EmulatorRoot: EmuChain(v.EmuState),
-		Resources: map[string]string{Resource: keyFile}}
+		Resources: map[string]string{Resource: v.Payload}}
 	return &v, p.Write(ctx, v.Bin, v.Policy)
 }

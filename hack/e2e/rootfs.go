@@ -13,10 +13,19 @@ import (
 // The confidential OS prints these lines after cvminit's switch_root:
 // OSMarker when its /sbin/init runs, then SecretPrefix followed by the
 // content of /etc/secret-marker, a file that exists only on the encrypted
-// disk.
+// disk, then BlobOK or BlobFailed after reading BlobPath (a file large
+// enough to corrupt without touching anything else), then WritableOK or
+// WritableFailed after writing to /etc, /var and /tmp (read-only root with
+// writable overlays).
 const (
-	OSMarker     = "CONFIDENTIAL-OS-UP"
-	SecretPrefix = "SECRET-MARKER="
+	OSMarker       = "CONFIDENTIAL-OS-UP"
+	SecretPrefix   = "SECRET-MARKER="
+	BlobPath       = "/blob"
+	BlobSize       = 2 << 20
+	BlobOK         = "BLOB-READ-OK"
+	BlobFailed     = "BLOB-READ-FAILED"
+	WritableOK     = "WRITABLE-OK"
+	WritableFailed = "WRITABLE-FAILED"
 	// BusyboxPackage is the Debian package the confidential OS is made of.
 	BusyboxPackage = "busybox-static"
 )
@@ -27,6 +36,8 @@ const osInit = `#!/bin/sh
 exec >/dev/console 2>&1
 echo ` + OSMarker + `
 echo "` + SecretPrefix + `$(cat /etc/secret-marker)"
+if cat ` + BlobPath + ` >/dev/null; then echo ` + BlobOK + `; else echo ` + BlobFailed + `; fi
+if echo w >/etc/w && echo w >/var/w && echo w >/tmp/w; then echo ` + WritableOK + `; else echo ` + WritableFailed + `; fi
 sync
 poweroff -f
 `
@@ -39,7 +50,7 @@ type Rootfs struct {
 	BusyboxDeb string // busybox-static .deb (FetchDeb)
 	Secret     string // content of /etc/secret-marker, one line
 	Image      string // ext4 image to write
-	SizeMiB    int    // image size; 0 means 8
+	SizeMiB    int    // image size; 0 means 12
 }
 
 // FetchDeb downloads the Debian package pkg into dir with `apt-get
@@ -66,30 +77,39 @@ func FetchDeb(ctx context.Context, t Tools, dir, pkg string) (string, error) {
 	return m[0], nil
 }
 
-// BuildRootfs unpacks busybox into a fresh tree under work, adds osInit,
-// the secret and the directories switch_root moves into the new root
-// (/dev, /proc, /sys, /run), and makes the ext4 image with `mkfs.ext4 -d`
-// on a plain file: no mount, no loop device.
+// BuildRootfs makes the confidential OS (BuildTree) in a fresh directory
+// under work and its ext4 image with `mkfs.ext4 -d` on a plain file: no
+// mount, no loop device.
 func BuildRootfs(ctx context.Context, t Tools, work string, r Rootfs) error {
 	tree, err := os.MkdirTemp(work, "rootfs-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tree)
+	if err := BuildTree(ctx, t, tree, r); err != nil {
+		return err
+	}
+	return MakeExt4(ctx, t, tree, r.Image, r.SizeMiB)
+}
+
+// BuildTree unpacks busybox into the empty directory tree and adds the
+// confidential OS's /sbin/init, the secret, the blob and the directories
+// switch_root moves into the new root (/dev, /proc, /sys, /run).
+func BuildTree(ctx context.Context, t Tools, tree string, r Rootfs) error {
 	if _, err := runTool(ctx, "", t.DpkgDeb, "-x", r.BusyboxDeb, tree); err != nil {
 		return err
 	}
 	if err := populate(tree, r.Secret); err != nil {
 		return fmt.Errorf("populating rootfs: %w", err)
 	}
-	return MakeExt4(ctx, t, tree, r.Image, r.SizeMiB)
+	return nil
 }
 
-// MakeExt4 makes an ext4 image of sizeMiB (0 means 8) holding the tree,
+// MakeExt4 makes an ext4 image of sizeMiB (0 means 12) holding the tree,
 // owned by root, without a journal (the confidential OS only reads it).
 func MakeExt4(ctx context.Context, t Tools, tree, image string, sizeMiB int) error {
 	if sizeMiB == 0 {
-		sizeMiB = 8
+		sizeMiB = 12
 	}
 	_ = os.Remove(image)
 	_, err := runTool(ctx, "", t.MkfsExt4, "-q", "-F", "-t", "ext4", "-b", "4096", "-O", "^has_journal",
@@ -98,7 +118,7 @@ func MakeExt4(ctx context.Context, t Tools, tree, image string, sizeMiB int) err
 }
 
 func populate(tree, secret string) error {
-	for _, d := range []string{"dev", "proc", "sys", "run", "tmp", "sbin", "etc", "root"} {
+	for _, d := range []string{"dev", "proc", "sys", "run", "tmp", "sbin", "etc", "root", "var"} {
 		if err := os.MkdirAll(filepath.Join(tree, d), 0o755); err != nil {
 			return err
 		}
@@ -114,5 +134,18 @@ func populate(tree, secret string) error {
 	if err := os.WriteFile(filepath.Join(tree, "sbin", "init"), []byte(osInit), 0o755); err != nil {
 		return err
 	}
+	if err := os.WriteFile(filepath.Join(tree, BlobPath), blob(), 0o644); err != nil {
+		return err
+	}
 	return os.WriteFile(filepath.Join(tree, "etc", "secret-marker"), []byte(secret+"\n"), 0o644)
+}
+
+// blob is BlobSize bytes of a fixed pattern without zero blocks (mkfs could
+// store those as holes, which have no blocks to corrupt).
+func blob() []byte {
+	b := make([]byte, BlobSize)
+	for i := range b {
+		b[i] = byte(i*131+i/4096) | 1
+	}
+	return b
 }

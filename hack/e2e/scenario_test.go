@@ -34,6 +34,9 @@ func TestBoot(t *testing.T) {
 			{"DiskSealedUnderOtherKey", testDiskSealedUnderOtherKey},
 			{"ConsoleInputIgnored", testConsoleInputIgnored},
 			{"HeaderCipherNull", testHeaderCipherNull},
+			{"HeaderByteFlipped", testHeaderByteFlipped},
+			{"FileDataFlipped", testFileDataFlipped},
+			{"HashTreeFlipped", testHashTreeFlipped},
 		} {
 			t.Run(sc.name, func(t *testing.T) { sc.run(t, e) })
 		}
@@ -60,6 +63,7 @@ func testHappyPath(t *testing.T, e *Env) {
 	r := boot(t, e, "happy", BootOptions{})
 	wantOK(t, r)
 	wantOSUp(t, e, r)
+	wantBlob(t, r, true)
 	// The broker put its decisions on record: one release of the disk key
 	// to this launch digest.
 	audit, err := os.ReadFile(filepath.Join(filepath.Dir(r.SerialLog), "audit.jsonl"))

@@ -12,8 +12,10 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cvminit/cvminit/agent/config"
@@ -50,7 +52,7 @@ type demo struct {
 	port    int
 	secret  string
 	keyFile string
-	rootfs  string
+	tree    string
 	disk    string
 	emu     string
 	digest  string
@@ -68,7 +70,7 @@ func run(ctx context.Context, out io.Writer, o options) error {
 		do    func(context.Context) error
 	}{
 		{"checking tools, assets, binaries, " + initramfs + " and " + demoConfig, d.prepare},
-		{"confidential OS (Debian busybox-static on ext4) sealed into a LUKS2 disk under a fresh random key", d.seal},
+		{"confidential OS (Debian busybox-static) sealed by cvmctl seal: ext4 + dm-verity tree, LUKS2 under a fresh random key", d.seal},
 		{"emulated AMD chain (ARK/ASK/VCEK) for snpemu", d.chain},
 		{"expected launch digest (cvmctl measure) and the broker policy pinning it", d.measure},
 		{"booting: keybroker, snpemu and QEMU (TCG); the guest's serial console follows", d.boot},
@@ -157,11 +159,7 @@ func (d *demo) path(name string) string { return filepath.Join(d.o.Work, name) }
 // becomes the broker's resource.
 func (d *demo) seal(ctx context.Context) error {
 	salt := make([]byte, 8)
-	key := make([]byte, e2e.KeySize)
 	if _, err := rand.Read(salt); err != nil {
-		return err
-	}
-	if _, err := rand.Read(key); err != nil {
 		return err
 	}
 	d.secret = "demo-secret-" + hex.EncodeToString(salt)
@@ -169,23 +167,29 @@ func (d *demo) seal(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d.rootfs, d.disk, d.keyFile = d.path("rootfs.img"), d.path("disk.img"), d.path("secrets/root.key")
-	if err := e2e.BuildRootfs(ctx, d.tools, d.o.Work,
-		e2e.Rootfs{BusyboxDeb: deb, Secret: d.secret, Image: d.rootfs}); err != nil {
+	d.tree, d.disk, d.keyFile = d.path("rootfs"), d.path("disk.img"), d.path("secrets/root.key")
+	for _, p := range []string{d.tree, d.keyFile} {
+		if err := os.RemoveAll(p); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(d.tree, 0o755); err != nil {
+		return err
+	}
+	if err := e2e.BuildTree(ctx, d.tools, d.tree, e2e.Rootfs{BusyboxDeb: deb, Secret: d.secret}); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(filepath.Dir(d.keyFile), 0o700); err != nil {
 		return err
 	}
-	err = e2e.SealDisk(ctx, d.tools, e2e.Seal{FSImage: d.rootfs, Output: d.disk, Key: key, UUID: d.cfg.Disk.LUKSUUID})
-	if err != nil {
-		return err
+	args := []string{"seal", "--force", "--rootfs", d.tree, "--out", d.disk, "--uuid", d.cfg.Disk.LUKSUUID,
+		"--payload", d.keyFile}
+	fmt.Fprintf(d.out, "$ cvmctl %s\n", strings.Join(args, " "))
+	cmd := exec.CommandContext(ctx, d.bin.Cvmctl, args...)
+	cmd.Stdout, cmd.Stderr = d.out, d.out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("cvmctl seal: %w", err)
 	}
-	if err := e2e.WritePayload(d.disk, key, d.keyFile); err != nil {
-		return err
-	}
-	fmt.Fprintf(d.out, "disk %s: LUKS2 UUID %s, key payload %s (%d random bytes + disk identity, the broker's %s)\n",
-		d.disk, d.cfg.Disk.LUKSUUID, d.keyFile, len(key), d.cfg.Broker.Resource)
 	return nil
 }
 

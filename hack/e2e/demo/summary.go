@@ -61,7 +61,7 @@ func (d *demo) artifacts() [][2]string {
 		{"firmware QEMU booted", fw},
 		{"operator config", demoConfig},
 		{"initramfs", initramfs + " " + fileFacts(initramfs)},
-		{"confidential OS", d.rootfs + " (plain ext4, busybox)"},
+		{"confidential OS", d.tree + "/ (busybox tree, sealed by cvmctl seal)"},
 		{"sealed disk", d.disk + " (LUKS2, UUID " + d.cfg.Disk.LUKSUUID + ")"},
 		{"disk key payload", d.keyFile + " (broker resource " + d.cfg.Broker.Resource + ")"},
 		{"emulated AMD chain", d.emu + "/"},

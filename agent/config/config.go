@@ -191,13 +191,20 @@ func Decode(b []byte) (*Config, error) {
 
 // ParseYAML reads the operator's YAML: strict (unknown and duplicate keys
 // are errors), defaults applied, then validated.
-func ParseYAML(b []byte) (*Config, error) {
+func ParseYAML(b []byte) (*Config, error) { return ParseYAMLWith(b, nil) }
+
+// ParseYAMLWith is ParseYAML with set, if not nil, applied to the decoded
+// document before defaults and validation (command-line overrides).
+func ParseYAMLWith(b []byte, set func(*Config)) (*Config, error) {
 	if len(b) > MaxSize {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrInvalid, len(b), MaxSize)
 	}
 	var c Config
 	if err := yaml.UnmarshalStrict(b, &c); err != nil {
 		return nil, fmt.Errorf("%w: decoding YAML: %w", ErrInvalid, err)
+	}
+	if set != nil {
+		set(&c)
 	}
 	return finish(&c)
 }

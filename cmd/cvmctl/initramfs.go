@@ -31,7 +31,7 @@ flags:`
 // initramfsArgs are the flags of cvmctl initramfs build.
 type initramfsArgs struct {
 	config, init, modulesDir, release, output string
-	debugTools                                string
+	debugTools, luksUUID                      string
 	extra                                     []string
 	debug                                     bool
 }
@@ -43,6 +43,7 @@ func newInitramfsFlags(a *initramfsArgs) *flag.FlagSet {
 	fs.StringVar(&a.modulesDir, "modules-dir", "", "unpacked lib/modules/RELEASE directory of the guest kernel (required)")
 	fs.StringVar(&a.release, "kernel-release", "", "kernel release (default: base name of --modules-dir)")
 	fs.StringVar(&a.output, "output", "", "image file to write (required)")
+	fs.StringVar(&a.luksUUID, "luks-uuid", "", "set disk.luks_uuid (e.g. from cvmctl seal's manifest), overriding the config's")
 	fs.Func("module", "extra kernel module to load, with its dependencies (repeatable)", func(s string) error {
 		if strings.TrimSpace(s) == "" {
 			return errors.New("empty module name")
@@ -102,7 +103,7 @@ func (a *initramfsArgs) run() (buildResult, error) {
 	if a.debugTools != "" && !a.debug {
 		return buildResult{}, usagef("--debug-tools needs --debug: production images carry no tools")
 	}
-	cfg, err := readConfig(a.config)
+	cfg, err := readConfig(a.config, a.luksUUID)
 	if err != nil {
 		return buildResult{}, err
 	}
@@ -133,12 +134,16 @@ func (a *initramfsArgs) run() (buildResult, error) {
 
 // readConfig parses and validates the operator's YAML. The module list is
 // computed here, so the operator may not set it.
-func readConfig(file string) (*config.Config, error) {
+func readConfig(file, luksUUID string) (*config.Config, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
 	}
-	cfg, err := config.ParseYAML(b)
+	cfg, err := config.ParseYAMLWith(b, func(c *config.Config) {
+		if luksUUID != "" {
+			c.Disk.LUKSUUID = luksUUID
+		}
+	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}

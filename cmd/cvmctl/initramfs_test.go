@@ -213,3 +213,28 @@ func TestInitramfsBuildContents(t *testing.T) {
 		})
 	}
 }
+
+// TestInitramfsBuildLUKSUUID: --luks-uuid sets disk.luks_uuid in the baked
+// config, also when the YAML has none, and a malformed one is refused.
+func TestInitramfsBuildLUKSUUID(t *testing.T) {
+	const want = "0de0c0de-0000-4000-8000-00000000de07"
+	yaml := testYAML(testCAPEM(t), "emulated")
+	noUUID := bytes.Replace(yaml, []byte("disk: {luks_uuid: 0b5c3b1e-8a63-4c8e-9d2a-6c0f3e3f9a11}\n"), nil, 1)
+	if bytes.Equal(noUUID, yaml) {
+		t.Fatal("test YAML has no disk line to remove")
+	}
+	for _, y := range [][]byte{yaml, noUUID} {
+		files := unpack(t, build(t, append(inputs(t, t.TempDir(), y, 0o644, time.Now()), "--luks-uuid", want)))
+		cfg, err := config.Decode(files["/etc/cvminit/config.json"])
+		if err != nil || cfg.Disk.LUKSUUID != want {
+			t.Errorf("baked luks_uuid %q (%v), want %s", cfg.Disk.LUKSUUID, err, want)
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	if code := runInitramfs(append(inputs(t, t.TempDir(), noUUID, 0o644, time.Now()), "--luks-uuid", "nope"), &stdout, &stderr); code == 0 {
+		t.Error("a malformed --luks-uuid was accepted")
+	}
+	if code := runInitramfs(inputs(t, t.TempDir(), noUUID, 0o644, time.Now()), &stdout, &stderr); code == 0 {
+		t.Error("a config without luks_uuid and no --luks-uuid was accepted")
+	}
+}

@@ -1,0 +1,76 @@
+//go:build linux
+
+package e2e
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestSealImageScript runs hack/seal-image.sh, the operator's path of the
+// README's "Sealing an image", on the e2e confidential OS's tree and boots
+// what it produced against a broker whose store it filled: the guest must
+// come up with the disk's secret.
+func TestSealImageScript(t *testing.T) {
+	e := requireEnv(t)
+	ctx := context.Background()
+	tree := e.path("script-rootfs")
+	deb, err := FetchDeb(ctx, e.Tools, filepath.Join(e.Layout.Cache(), "debs"), BusyboxPackage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(tree, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := BuildTree(ctx, e.Tools, tree, Rootfs{BusyboxDeb: deb, Secret: e.Secret}); err != nil {
+		t.Fatal(err)
+	}
+	// The guest config: the Env's, with a broker port of its own.
+	port, err := FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := e.Guest
+	g.BrokerURL = "https://10.0.2.2:" + strconv.Itoa(port)
+	cfg, err := g.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := OperatorYAML(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := e.path("script-cvminit.yaml")
+	if err := os.WriteFile(conf, y, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	policy := e.path("script-policy.yaml")
+	if err := (Policy{EmulatorRoot: EmuChain(e.EmuState)}).Write(ctx, e.Bin, policy); err != nil {
+		t.Fatal(err)
+	}
+	out := e.path("script-out")
+	cmd := exec.CommandContext(ctx, "bash", filepath.Join(e.Layout.Root, "hack", "seal-image.sh"), "--config", conf,
+		"--out", out, "--rootfs", tree, "--store", StoreFor(policy), "--cmdline", e.Opts.Cmdline,
+		"--vcpus", strconv.Itoa(vcpus))
+	cmd.Env = append(os.Environ(), "CVMINIT_BIN="+filepath.Dir(e.Bin.Cvmctl), "CVMINIT_ASSETS="+e.Layout.Assets)
+	summary, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("seal-image.sh: %v\n%s", err, summary)
+	}
+	if _, err := os.Stat(filepath.Join(out, "disk-key.json")); err == nil {
+		t.Error("the disk key was left next to the upload artifacts")
+	}
+	digest, _ := os.ReadFile(filepath.Join(out, "launch-digest"))
+	if !strings.Contains(string(summary), strings.TrimSpace(string(digest))) || len(strings.TrimSpace(string(digest))) != 96 {
+		t.Errorf("summary does not show the launch digest %q:\n%s", digest, summary)
+	}
+	r := boot(t, e, "seal-script", BootOptions{Initrd: filepath.Join(out, "initramfs.img"),
+		Disk: filepath.Join(out, "disk.img"), Broker: &BrokerRun{Policy: policy, TLSDir: e.TLSDir, Port: port}})
+	wantOK(t, r)
+	wantOSUp(t, e, r)
+}

@@ -22,7 +22,7 @@ help:
 	@echo "make demo    build, seal a demo disk, start the broker and SNP emulator, boot the confidential VM under QEMU"
 	@echo "make initramfs  build/initramfs.img from the committed demo config (reproducible)"
 	@echo "make debug-tools  u-root core tools for debug images (cvmctl initramfs build --debug --debug-tools)"
-	@echo "make bench   benchmarks (launch digest, broker handshake vs raw verification)"
+	@echo "make bench   benchmarks (launch digest, broker handshakes vs raw verification, unseal, seal vs cryptsetup)"
 	@echo "make e2e     only the QEMU end-to-end boots (part of make test)"
 	@echo "make fuzz-short  a fixed-time fuzz pass over the LUKS2 header guard (part of make test)"
 	@echo "make lint    gofmt + go vet"
@@ -61,6 +61,7 @@ e2e: deps-test assets
 bench:
 	@mkdir -p $(BUILD)
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./initramfs/launch/ ./cmd/keybroker/... ./agent/disk/ | tee $(BUILD)/bench.txt
+	$(GO) test -run '^$$' -bench Seal1GiB -benchtime 1x ./cmd/cvmctl/seal/ | tee -a $(BUILD)/bench.txt
 
 assets: deps-test
 	@hack/assets.sh $(ASSETS)

@@ -79,14 +79,19 @@ func makeFS(ctx context.Context, o *Options, t *tree, img string) (int64, error)
 }
 
 // makeErofs writes an lz4hc-compressed erofs image; without root (tar
-// ownership recorded, not applied) every file becomes root-owned.
+// ownership recorded, not applied) every file becomes root-owned. It keeps
+// mkfs.erofs's banner line ("mkfs.erofs 1.5") as its version in t.mkfs.
 func makeErofs(ctx context.Context, o *Options, t *tree, img string) (int64, error) {
 	args := []string{"-zlz4hc"}
 	if len(t.owners) > 0 {
 		args = append(args, "--all-root")
 	}
-	if _, err := run(ctx, o.Tools.MkfsErofs, nil, append(args, img, t.dir)...); err != nil {
+	out, err := run(ctx, o.Tools.MkfsErofs, nil, append(args, img, t.dir)...)
+	if err != nil {
 		return 0, err
+	}
+	if line, _, _ := strings.Cut(string(out), "\n"); strings.HasPrefix(line, "mkfs.erofs ") {
+		t.mkfs = strings.TrimSpace(line)
 	}
 	fi, err := os.Stat(img)
 	if err != nil {

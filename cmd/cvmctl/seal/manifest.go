@@ -80,15 +80,21 @@ func (m *Manifest) marshal() ([]byte, error) {
 	return append(b, '\n'), err
 }
 
-// toolVersions records the versions of the tools o used.
-func toolVersions(ctx context.Context, o *Options) map[string]string {
+// toolVersions records the versions of the tools o used; banner is the
+// first line mkfs.erofs printed (erofs-utils 1.5 has no version option).
+// A file system image given as it is names no mkfs.
+func toolVersions(ctx context.Context, o *Options, banner string) map[string]string {
 	v := map[string]string{
 		"cryptsetup":  version(ctx, o.Tools.Cryptsetup, "--version"),
 		"veritysetup": version(ctx, o.Tools.Veritysetup, "--version"),
 	}
-	if o.FS == FSExt4 {
+	switch {
+	case o.FSImage != "":
+	case o.FS == FSExt4:
 		v["mkfs.ext4"] = version(ctx, o.Tools.MkfsExt4, "-V")
-	} else {
+	case banner != "":
+		v["mkfs.erofs"] = banner
+	default:
 		v["mkfs.erofs"] = version(ctx, o.Tools.MkfsErofs, "--version")
 	}
 	if o.Format == FormatQCOW2 {

@@ -76,6 +76,6 @@ func (s *sealer) manifest(ctx context.Context, img string) (*Manifest, error) {
 		Sizes: Sizes{FS: s.fs, HashTree: s.hashes, Volume: vol, RawImage: int64(l.Offset) + vol, File: fi.Size()},
 		Broker: BrokerInfo{Resource: o.Resource, Measurements: append([]string{}, o.Measurements...),
 			Stored: o.Store != "", PayloadFile: o.Payload != ""},
-		Tools: toolVersions(ctx, o),
+		Tools: toolVersions(ctx, o, s.tree.mkfs),
 	}, nil
 }

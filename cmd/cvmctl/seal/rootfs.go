@@ -38,6 +38,7 @@ type tree struct {
 	owners map[string]owner // tar ownership not applied on disk, by "/path"
 	info   InputInfo
 	use    usage
+	mkfs   string // what mkfs.erofs names itself as (its first line), for the manifest
 }
 
 type owner struct{ uid, gid int }

@@ -62,6 +62,7 @@ func (o *Options) resolve(asRoot bool) error {
 	t := &o.Tools
 	need := []needed{{&t.Veritysetup, toolVeritysetup}, {&t.Cryptsetup, toolCryptsetup}}
 	switch {
+	case o.FSImage != "": // sealed as it is: no mkfs
 	case o.FS == FSErofs:
 		need = append(need, needed{&t.MkfsErofs, toolMkfsErofs})
 	case asRoot && !o.noChown:

@@ -35,7 +35,7 @@ allowed launch digests: --measurement HEX, and/or the digest computed from
 --ovmf, --kernel, --initrd, --append, --vcpus, --vcpu-type, ... exactly as
 cvmctl measure does.
 
-Needs cryptsetup-bin and e2fsprogs (erofs-utils for --fs erofs, qemu-utils
+Needs cryptsetup-bin and e2fsprogs (not for --fs-image; erofs-utils for --fs erofs, qemu-utils
 for --format qcow2); no device-mapper, no loop device, no root (as root, a
 tar archive's device nodes can be extracted too). Nothing is left behind on
 failure or Ctrl-C. Progress goes to stderr when it is a terminal; the

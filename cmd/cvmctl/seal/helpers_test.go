@@ -57,7 +57,7 @@ func makeTree(t testing.TB) string {
 	must(os.WriteFile(filepath.Join(dir, "etc/hostname"), []byte("sealed-host\n"), 0o644))
 	must(os.WriteFile(filepath.Join(dir, "etc/shadow"), []byte("root:*:1::::::\n"), 0o640))
 	must(os.WriteFile(filepath.Join(dir, "bin/tool"), bytes.Repeat([]byte("\x7fELF tool "), 3000), 0o755))
-	must(os.Chmod(filepath.Join(dir, "bin/tool"), 0o4755))
+	must(os.Chmod(filepath.Join(dir, "bin/tool"), 0o755|os.ModeSetuid)) // 0o4755 would lose the setuid bit
 	must(os.Link(filepath.Join(dir, "bin/tool"), filepath.Join(dir, "bin/tool2")))
 	must(os.Symlink("../bin/tool", filepath.Join(dir, "usr/lib/tool")))
 	must(os.Symlink("/etc/hostname", filepath.Join(dir, "etc/name")))

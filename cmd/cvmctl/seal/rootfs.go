@@ -18,9 +18,10 @@ import (
 //	<type> <mode octal> <uid>:<gid> <size> <quoted path>[ -> <quoted target>|<major>:<minor>]
 //
 // type f, d, l, c, b, p or s; mode the permission, setuid, setgid and sticky
-// bits; size that of regular files, else 0; the root "/" is 0:0 (mkfs
-// root_owner). Timestamps are not in it. A directory and a tar archive of
-// the same tree give the same listing.
+// bits; size that of regular files, else 0; the root "/" is 0:0 (mkfs.ext4
+// root_owner; an erofs image keeps a directory input's own owner there).
+// Timestamps are not in it. A directory and a tar archive of the same tree
+// give the same listing.
 type InputInfo struct {
 	Kind          string `json:"kind"`    // "directory" or "tar"
 	Entries       int    `json:"entries"` // below the root, as are the counts by type

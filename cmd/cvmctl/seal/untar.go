@@ -247,9 +247,15 @@ func (x *extractor) dir(name string, h *tar.Header, perm fs.FileMode) error {
 }
 
 // own applies or records the entry's ownership (the root is always 0:0).
+// A hard link shares its target's inode, which the target's entry owned
+// already; with chown it is left alone, as chown would clear the target's
+// setuid and setgid bits.
 func (x *extractor) own(name string, h *tar.Header) error {
-	if !x.chown {
+	switch {
+	case !x.chown:
 		x.owners["/"+name] = owner{h.Uid, h.Gid}
+		return nil
+	case h.Typeflag == tar.TypeLink:
 		return nil
 	}
 	return x.root.Lchown(name, h.Uid, h.Gid)

@@ -5,10 +5,11 @@
 #
 # usage: hack/seal-image.sh --config cvminit.yaml --out DIR (--rootfs DIR|TAR | --debootstrap SUITE)
 #                           [--store DIR] [--resource default/disk/root] [--cmdline "console=ttyS0"] [--vcpus N]
-#                           [--vcpu-type EPYC-v4] [--format raw|qcow2]
+#                           [--vcpu-type EPYC-v4] [--format raw|qcow2] [--fs ext4|erofs]
 #   --config       the operator's cvminit config (YAML); its disk.luks_uuid is set to the sealed disk's
 #   --rootfs       the root file system to seal: a directory or a tar archive
 #   --debootstrap  make one first: debootstrap --variant=minbase --include=systemd-sysv SUITE (root, network)
+#   --fs           the root file system type; the config's disk.fstype must say the same
 #   --store        a keybroker store: the disk key goes there, released to this launch digest only; without it the
 #                  key stays in DIR/disk-key.json (0600) for `keybroker resource add` on the broker machine
 set -euo pipefail
@@ -16,13 +17,13 @@ cd "$(dirname "$0")/.."
 
 die() { echo "seal-image: $*" >&2; exit 1; }
 config= out= rootfs= suite= store= resource=default/disk/root cmdline="console=ttyS0" vcpus=2 vcpu_type=EPYC-v4
-format=raw
+format=raw fs=ext4
 while [ $# -gt 0 ]; do
 	[ $# -ge 2 ] || die "$1 needs a value"
 	case "$1" in
 	--config) config=$2 ;; --out) out=$2 ;; --rootfs) rootfs=$2 ;; --debootstrap) suite=$2 ;;
 	--store) store=$2 ;; --resource) resource=$2 ;; --cmdline) cmdline=$2 ;; --vcpus) vcpus=$2 ;;
-	--vcpu-type) vcpu_type=$2 ;; --format) format=$2 ;;
+	--vcpu-type) vcpu_type=$2 ;; --format) format=$2 ;; --fs) fs=$2 ;;
 	*) die "unknown argument $1 (see the usage at the top of $0)" ;;
 	esac
 	shift 2
@@ -49,7 +50,7 @@ fi
 uuid=$(cat /proc/sys/kernel/random/uuid)
 echo "== cvmctl seal $rootfs"
 $bin/cvmctl seal --rootfs "$rootfs" --out "$out/disk.img" --uuid "$uuid" --payload "$out/disk-key.json" \
-	--format "$format" --quiet
+	--format "$format" --fs "$fs" --quiet
 
 # 3. The initramfs: cvminit, the config with that UUID, the kernel modules.
 release=$(cat $assets/kernel-release)

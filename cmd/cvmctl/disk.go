@@ -12,13 +12,16 @@ import (
 	"github.com/cvminit/cvminit/agent/secret"
 )
 
-const diskUsage = `usage: cvmctl disk check --key-file FILE [--uuid UUID] [--json] IMAGE
+const diskUsage = `usage: cvmctl disk check (--key-file FILE | --payload FILE) [--uuid UUID] [--json] IMAGE
        cvmctl disk identity --key-file FILE [--uuid UUID] IMAGE
 
 Runs the guest's LUKS2 header guard on IMAGE (a disk image or block device)
 and, if the header passes, the guest's key check on the validated copy (no
-device-mapper needed). Prints the verdict and why. Exit status: 0 accepted,
-1 refused, 2 usage.
+device-mapper needed). With --payload (the broker resource cvmctl seal
+wrote), the key comes from the payload and the image must also be the disk
+it names: LUKS UUID and header identity, as the guest checks them. Prints
+the verdict, the disk's identity and why. Exit status: 0 accepted, 1
+refused, 2 usage.
 
 flags:`
 
@@ -26,8 +29,8 @@ flags:`
 const maxKeyFile = 8 << 20
 
 type diskArgs struct {
-	keyFile, uuid, image string
-	json                 bool
+	keyFile, payload, uuid, image string
+	json                          bool
 }
 
 // diskVerdict is the outcome of cvmctl disk check (--json prints it).
@@ -36,11 +39,16 @@ type diskVerdict struct {
 	Accepted bool         `json:"accepted"`
 	Reason   string       `json:"reason,omitempty"`
 	Layout   *disk.Layout `json:"layout,omitempty"`
+	// Identity is the header identity (disk.Metadata.Identity) the broker
+	// payload must name; Verity the payload's dm-verity root hash, if any.
+	Identity string `json:"header_sha256,omitempty"`
+	Verity   string `json:"verity_root_hash,omitempty"`
 }
 
 func newDiskFlags(a *diskArgs) *flag.FlagSet {
 	fs := flag.NewFlagSet("cvmctl disk check", flag.ContinueOnError)
-	fs.StringVar(&a.keyFile, "key-file", "", "file holding the disk key (required)")
+	fs.StringVar(&a.keyFile, "key-file", "", "file holding the disk key (or --payload)")
+	fs.StringVar(&a.payload, "payload", "", "the disk's broker payload (cvmctl seal --payload): key and identity (check only)")
 	fs.StringVar(&a.uuid, "uuid", "", "LUKS UUID the header must carry (default: any)")
 	fs.BoolVar(&a.json, "json", false, "print the verdict as JSON")
 	return fs
@@ -103,8 +111,8 @@ func (a *diskArgs) parse(args []string, usage string, stderr io.Writer) (done bo
 	switch {
 	case len(pos) != 1:
 		return false, usagef("want exactly one IMAGE, got %d", len(pos))
-	case a.keyFile == "":
-		return false, usagef("--key-file is required")
+	case (a.keyFile == "") == (a.payload == ""):
+		return false, usagef("give exactly one of --key-file and --payload")
 	}
 	a.image = pos[0]
 	return false, nil
@@ -113,6 +121,9 @@ func (a *diskArgs) parse(args []string, usage string, stderr io.Writer) (done bo
 // check runs the guard and the key check. A refusal is a verdict; an error
 // means the check could not run (unreadable key file or image).
 func (a *diskArgs) check() (*diskVerdict, error) {
+	if a.payload != "" {
+		return a.checkPayload()
+	}
 	key, err := readKey(a.keyFile)
 	if err != nil {
 		return nil, err
@@ -149,7 +160,7 @@ func (a *diskArgs) inspect(key *secret.Buffer) (*diskVerdict, *disk.Metadata, er
 		v, err = v.refuse(err)
 		return v, nil, err
 	}
-	v.Accepted, v.Layout = true, &m.Layout
+	v.Accepted, v.Layout, v.Identity = true, &m.Layout, m.Identity()
 	return v, m, nil
 }
 
@@ -201,7 +212,10 @@ func (v *diskVerdict) print(w io.Writer, asJSON bool) error {
 	if l.Size != 0 {
 		size = fmt.Sprint(l.Size)
 	}
-	_, err := fmt.Fprintf(w, "%s: ACCEPTED: LUKS2 uuid %s, %s, %d-byte volume key, %d-byte sectors, data at %d (size %s), %d keyslot(s), header %d bytes\n",
-		v.Image, l.UUID, l.Cipher, l.KeySize, l.SectorSize, l.Offset, size, l.Keyslots, l.HdrSize)
+	_, err := fmt.Fprintf(w, "%s: ACCEPTED: LUKS2 uuid %s, %s, %d-byte volume key, %d-byte sectors, data at %d (size %s), %d keyslot(s), header %d bytes\n  header identity %s\n",
+		v.Image, l.UUID, l.Cipher, l.KeySize, l.SectorSize, l.Offset, size, l.Keyslots, l.HdrSize, v.Identity)
+	if err == nil && v.Verity != "" {
+		_, err = fmt.Fprintf(w, "  verity root hash %s (from the payload, which names this disk)\n", v.Verity)
+	}
 	return err
 }

@@ -51,7 +51,7 @@ func TestDiskCheck(t *testing.T) {
 		{"key file a directory", []string{"--key-file", dir, img}, 1, "regular file"},
 		{"no image", []string{"--key-file", key}, 2, "exactly one IMAGE"},
 		{"two images", []string{"--key-file", key, img, img}, 2, "exactly one IMAGE"},
-		{"no key file", []string{img}, 2, "--key-file is required"},
+		{"no key file", []string{img}, 2, "give exactly one of --key-file and --payload"},
 		{"bad flag", []string{"--nope", img}, 2, "nope"},
 	}
 	for _, tt := range tests {

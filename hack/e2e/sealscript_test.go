@@ -13,13 +13,20 @@ import (
 )
 
 // TestSealImageScript runs hack/seal-image.sh, the operator's path of the
-// README's "Sealing an image", on the e2e confidential OS's tree and boots
-// what it produced against a broker whose store it filled: the guest must
-// come up with the disk's secret.
+// README's "Sealing an image", on the e2e confidential OS's tree, with an
+// ext4 and with an erofs root, and boots what it produced against a broker
+// whose store it filled: the guest must come up with the disk's secret,
+// read the whole blob and write to its writable places.
 func TestSealImageScript(t *testing.T) {
 	e := requireEnv(t)
+	for _, fs := range []string{"ext4", "erofs"} {
+		t.Run(fs, func(t *testing.T) { testSealImageScript(t, e, fs) })
+	}
+}
+
+func testSealImageScript(t *testing.T, e *Env, fs string) {
 	ctx := context.Background()
-	tree := e.path("script-rootfs")
+	tree := e.path("script-rootfs-" + fs)
 	deb, err := FetchDeb(ctx, e.Tools, filepath.Join(e.Layout.Cache(), "debs"), BusyboxPackage)
 	if err != nil {
 		t.Fatal(err)
@@ -41,22 +48,23 @@ func TestSealImageScript(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.Disk.FSType = fs
 	y, err := OperatorYAML(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	conf := e.path("script-cvminit.yaml")
+	conf := e.path("script-cvminit-" + fs + ".yaml")
 	if err := os.WriteFile(conf, y, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	policy := e.path("script-policy.yaml")
+	policy := e.path("script-policy-" + fs + ".yaml")
 	if err := (Policy{EmulatorRoot: EmuChain(e.EmuState)}).Write(ctx, e.Bin, policy); err != nil {
 		t.Fatal(err)
 	}
-	out := e.path("script-out")
+	out := e.path("script-out-" + fs)
 	cmd := exec.CommandContext(ctx, "bash", filepath.Join(e.Layout.Root, "hack", "seal-image.sh"), "--config", conf,
 		"--out", out, "--rootfs", tree, "--store", StoreFor(policy), "--cmdline", e.Opts.Cmdline,
-		"--vcpus", strconv.Itoa(vcpus))
+		"--vcpus", strconv.Itoa(vcpus), "--fs", fs)
 	cmd.Env = append(os.Environ(), "CVMINIT_BIN="+filepath.Dir(e.Bin.Cvmctl), "CVMINIT_ASSETS="+e.Layout.Assets)
 	summary, err := cmd.CombinedOutput()
 	if err != nil {
@@ -69,8 +77,9 @@ func TestSealImageScript(t *testing.T) {
 	if !strings.Contains(string(summary), strings.TrimSpace(string(digest))) || len(strings.TrimSpace(string(digest))) != 96 {
 		t.Errorf("summary does not show the launch digest %q:\n%s", digest, summary)
 	}
-	r := boot(t, e, "seal-script", BootOptions{Initrd: filepath.Join(out, "initramfs.img"),
+	r := boot(t, e, "seal-script-"+fs, BootOptions{Initrd: filepath.Join(out, "initramfs.img"),
 		Disk: filepath.Join(out, "disk.img"), Broker: &BrokerRun{Policy: policy, TLSDir: e.TLSDir, Port: port}})
 	wantOK(t, r)
 	wantOSUp(t, e, r)
+	wantBlob(t, r, true)
 }

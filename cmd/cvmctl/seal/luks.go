@@ -47,8 +47,10 @@ func newKey() (*secret.Buffer, error) {
 
 // keyDir makes a private 0700 directory for the key file, on the tmpfs
 // /dev/shm when there is one, so the key never reaches a disk.
-func keyDir() (string, error) {
-	base := "/dev/shm"
+func keyDir(base string) (string, error) {
+	if base == "" {
+		base = "/dev/shm"
+	}
 	if fi, err := os.Stat(base); err != nil || !fi.IsDir() {
 		base = ""
 	}

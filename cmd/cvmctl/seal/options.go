@@ -88,6 +88,9 @@ type Options struct {
 
 	// noChown makes tar extraction behave as if not root (tests).
 	noChown bool
+	// keyBase is where the private key directory is made; "" means
+	// /dev/shm (tests give their own, to see that it is left empty).
+	keyBase string
 }
 
 // Progress reports a slow step.

@@ -100,9 +100,9 @@ func TestSealFormatRefusals(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			out := t.TempDir()
-			keysBefore, _ := filepath.Glob("/dev/shm/cvmctl-seal-key-*")
+			keys := t.TempDir()
 			o := Options{Input: in, Output: filepath.Join(out, "root.img"), Payload: filepath.Join(out, "payload.json"),
-				Store: filepath.Join(out, "store")}
+				Store: filepath.Join(out, "store"), keyBase: keys}
 			c.setup(t, &o)
 			_, err := Seal(context.Background(), o)
 			if err == nil || c.want != nil && !errors.Is(err, c.want) {
@@ -120,8 +120,8 @@ func TestSealFormatRefusals(t *testing.T) {
 			if n := dirNames(t, out); len(n) != 0 {
 				t.Errorf("left behind: %v", n)
 			}
-			if keys, _ := filepath.Glob("/dev/shm/cvmctl-seal-key-*"); len(keys) != len(keysBefore) {
-				t.Errorf("key directories before %v, after %v", keysBefore, keys)
+			if n := dirNames(t, keys); len(n) != 0 {
+				t.Errorf("key directory left behind: %v", n)
 			}
 		})
 	}

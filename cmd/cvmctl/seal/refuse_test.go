@@ -123,9 +123,9 @@ func TestSealInterrupted(t *testing.T) {
 	out := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	keysBefore, _ := filepath.Glob("/dev/shm/cvmctl-seal-key-*")
+	keys := t.TempDir()
 	o := Options{Input: makeTree(t), Output: filepath.Join(out, "root.img"), Payload: filepath.Join(out, "p.json"),
-		Progress: func(p Progress) {
+		keyBase: keys, Progress: func(p Progress) {
 			if p.Step == "luks" && !p.Finished {
 				cancel()
 			}
@@ -137,8 +137,8 @@ func TestSealInterrupted(t *testing.T) {
 	if n := dirNames(t, out); len(n) != 0 {
 		t.Errorf("left behind: %v", n)
 	}
-	if keys, _ := filepath.Glob("/dev/shm/cvmctl-seal-key-*"); len(keys) != len(keysBefore) {
-		t.Errorf("key directories before %v, after %v", keysBefore, keys)
+	if n := dirNames(t, keys); len(n) != 0 {
+		t.Errorf("key directory left behind: %v", n)
 	}
 }
 

@@ -120,7 +120,7 @@ func (s *sealer) sealAndPublish(ctx context.Context) error {
 		return err
 	}
 	defer key.Wipe()
-	dir, err := keyDir()
+	dir, err := keyDir(s.o.keyBase)
 	if err != nil {
 		return fmt.Errorf("creating the key directory: %w", err)
 	}

@@ -43,7 +43,8 @@ if [ -n "$suite" ]; then
 	command -v debootstrap >/dev/null || hack/deps.sh debootstrap
 	rootfs=$out/rootfs
 	echo "== debootstrap $suite into $rootfs"
-	debootstrap --variant=minbase --include=systemd-sysv "$suite" "$rootfs" http://deb.debian.org/debian
+	mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+	debootstrap --variant=minbase --include=systemd-sysv "$suite" "$rootfs" "${mirror:-http://deb.debian.org/debian}"
 fi
 
 # 2. Seal it: file system + dm-verity tree inside LUKS2, under a fresh key, with a UUID the config will pin.

@@ -201,6 +201,7 @@ type BootOptions struct {
 	Disk     string     // "" means the pinned Disk
 	NoBroker bool       // run no broker at all
 	Broker   *BrokerRun // a broker other than the Env's; nil means the Env's
+	Cmdline  string     // a kernel command line other than the Env's (measured too)
 	Input    []byte     // typed on the serial console during the boot
 }
 
@@ -214,6 +215,9 @@ func (e *Env) Boot(ctx context.Context, name string, o BootOptions) (*Result, er
 	}
 	s := BootSpec{Dir: e.path(filepath.Join("boots", name)), Launch: e.Launch(o.Initrd), Disk: o.Disk,
 		EmuState: e.EmuState, Input: o.Input}
+	if o.Cmdline != "" {
+		s.Launch.Cmdline = o.Cmdline
+	}
 	if e.Opts.OVMF {
 		s.Firmware = e.Layout.OVMF()
 	}

@@ -37,30 +37,11 @@ func testSealImageScript(t *testing.T, e *Env, fs string) {
 	if err := BuildTree(ctx, e.Tools, tree, Rootfs{BusyboxDeb: deb, Secret: e.Secret}); err != nil {
 		t.Fatal(err)
 	}
-	// The guest config: the Env's, with a broker port of its own.
 	port, err := FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := e.Guest
-	g.BrokerURL = "https://10.0.2.2:" + strconv.Itoa(port)
-	cfg, err := g.Config()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Disk.FSType = fs
-	y, err := OperatorYAML(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conf := e.path("script-cvminit-" + fs + ".yaml")
-	if err := os.WriteFile(conf, y, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	policy := e.path("script-policy-" + fs + ".yaml")
-	if err := (Policy{EmulatorRoot: EmuChain(e.EmuState)}).Write(ctx, e.Bin, policy); err != nil {
-		t.Fatal(err)
-	}
+	conf, policy := scriptInputs(t, e, port, fs, "script-"+fs)
 	out := e.path("script-out-" + fs)
 	cmd := exec.CommandContext(ctx, "bash", filepath.Join(e.Layout.Root, "hack", "seal-image.sh"), "--config", conf,
 		"--out", out, "--rootfs", tree, "--store", StoreFor(policy), "--cmdline", e.Opts.Cmdline,
@@ -82,4 +63,30 @@ func testSealImageScript(t *testing.T, e *Env, fs string) {
 	wantOK(t, r)
 	wantOSUp(t, e, r)
 	wantBlob(t, r, true)
+}
+
+// scriptInputs writes what hack/seal-image.sh takes besides the root: the
+// Env's guest config with a broker port of its own and the root file system
+// type fs, and an empty broker policy and store for the script to fill.
+func scriptInputs(t *testing.T, e *Env, port int, fs, name string) (conf, policy string) {
+	t.Helper()
+	g := e.Guest
+	g.BrokerURL = "https://10.0.2.2:" + strconv.Itoa(port)
+	cfg, err := g.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Disk.FSType = fs
+	y, err := OperatorYAML(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf, policy = e.path(name+"-cvminit.yaml"), e.path(name+"-policy.yaml")
+	if err := os.WriteFile(conf, y, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := (Policy{EmulatorRoot: EmuChain(e.EmuState)}).Write(context.Background(), e.Bin, policy); err != nil {
+		t.Fatal(err)
+	}
+	return conf, policy
 }

@@ -9,7 +9,7 @@ COMMANDS   := cvmctl keybroker snpemu cvminit
 # Debian packages each target needs; hack/deps.sh installs the missing ones as
 # root and prints the apt-get line otherwise.
 PKGS_BUILD := ca-certificates
-PKGS_TEST  := $(PKGS_BUILD) apt dpkg qemu-system-x86 qemu-utils cryptsetup-bin e2fsprogs erofs-utils debootstrap
+PKGS_TEST  := $(PKGS_BUILD) apt dpkg qemu-system-x86 qemu-utils cryptsetup-bin e2fsprogs erofs-utils debootstrap swtpm
 PKGS_DEMO  := $(PKGS_TEST)
 
 .PHONY: all help build test unit fuzz-short e2e lint demo initramfs bench assets deps-test deps-demo clean debug-tools

@@ -28,6 +28,7 @@ type BootSpec struct {
 	Disk     string     // root disk image
 	EmuState string     // snpemu state directory
 	Broker   *BrokerRun // nil: no broker runs
+	TPM      bool       // give the VM a TPM 2.0 (swtpm, fresh state in Dir)
 	// Input, when set, is written to the serial console every InputEvery
 	// (default 200 ms) until the VM exits.
 	Input      []byte
@@ -53,7 +54,7 @@ func Boot(ctx context.Context, t Tools, b Binaries, s BootSpec) (*Result, error)
 	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
 		return nil, err
 	}
-	stop, err := startHelpers(ctx, b, s)
+	stop, err := startHelpers(ctx, t, b, s)
 	defer stop()
 	if err != nil {
 		return nil, err
@@ -63,7 +64,7 @@ func Boot(ctx context.Context, t Tools, b Binaries, s BootSpec) (*Result, error)
 
 // startHelpers starts the broker (if any) and the emulator; the returned
 // function stops whatever was started.
-func startHelpers(ctx context.Context, b Binaries, s BootSpec) (func(), error) {
+func startHelpers(ctx context.Context, t Tools, b Binaries, s BootSpec) (func(), error) {
 	var procs []*Proc
 	var files []*os.File
 	stop := func() {
@@ -93,15 +94,26 @@ func startHelpers(ctx context.Context, b Binaries, s BootSpec) (func(), error) {
 	}
 	files = append(files, log)
 	p, err := StartEmu(ctx, b, s.EmuState, filepath.Join(s.Dir, "snp.sock"), s.Launch, log)
-	if err == nil {
+	if err != nil {
+		return stop, err
+	}
+	procs = append(procs, p)
+	if s.TPM {
+		p, err := StartSwtpm(ctx, t, s.Dir, log)
+		if err != nil {
+			return stop, err
+		}
 		procs = append(procs, p)
 	}
-	return stop, err
+	return stop, nil
 }
 
 func runVM(ctx context.Context, t Tools, s BootSpec) (*Result, error) {
 	vm := VM{Firmware: s.Firmware, Kernel: s.Launch.Kernel, Initrd: s.Launch.Initrd, Cmdline: s.Launch.Cmdline,
 		Disk: s.Disk, SNPSocket: filepath.Join(s.Dir, "snp.sock"), VCPUs: s.Launch.VCPUs}
+	if s.TPM {
+		vm.TPMSocket = swtpmSocket(s.Dir)
+	}
 	args, err := vm.Args()
 	if err != nil {
 		return nil, err

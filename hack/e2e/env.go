@@ -202,6 +202,7 @@ type BootOptions struct {
 	NoBroker bool       // run no broker at all
 	Broker   *BrokerRun // a broker other than the Env's; nil means the Env's
 	Cmdline  string     // a kernel command line other than the Env's (measured too)
+	TPM      bool       // give the VM a TPM 2.0 (swtpm)
 	Input    []byte     // typed on the serial console during the boot
 }
 
@@ -214,7 +215,7 @@ func (e *Env) Boot(ctx context.Context, name string, o BootOptions) (*Result, er
 		o.Disk = e.Disk
 	}
 	s := BootSpec{Dir: e.path(filepath.Join("boots", name)), Launch: e.Launch(o.Initrd), Disk: o.Disk,
-		EmuState: e.EmuState, Input: o.Input}
+		EmuState: e.EmuState, Input: o.Input, TPM: o.TPM}
 	if o.Cmdline != "" {
 		s.Launch.Cmdline = o.Cmdline
 	}

@@ -170,3 +170,26 @@ func waitStarted(ctx context.Context, p *Proc, what string, ready func() error) 
 	}
 	return err
 }
+
+func swtpmSocket(dir string) string { return filepath.Join(dir, "swtpm.sock") }
+
+// StartSwtpm starts a TPM 2.0 emulator with fresh state in dir for QEMU's
+// tpm-emulator backend (`swtpm socket --tpm2`, control channel on a unix
+// socket; QEMU initializes the TPM) and waits until the socket exists.
+func StartSwtpm(ctx context.Context, t Tools, dir string, log io.Writer) (*Proc, error) {
+	state := filepath.Join(dir, "tpm")
+	if err := os.MkdirAll(state, 0o700); err != nil {
+		return nil, err
+	}
+	sock := swtpmSocket(dir)
+	p, err := StartProc(t.Swtpm, []string{"socket", "--tpm2", "--tpmstate", "dir=" + state,
+		"--ctrl", "type=unixio,path=" + sock, "--log", "level=1"}, ProcIO{Stdout: log, Stderr: log})
+	if err != nil {
+		return nil, err
+	}
+	err = waitStarted(ctx, p, "swtpm on "+sock, func() error {
+		_, err := os.Stat(sock)
+		return err
+	})
+	return p, err
+}

@@ -22,6 +22,7 @@ type Tools struct {
 	Cryptsetup string // cryptsetup (Debian cryptsetup-bin)
 	MkfsExt4   string // mkfs.ext4 (Debian e2fsprogs)
 	Debugfs    string // debugfs (Debian e2fsprogs): where a file's blocks are
+	Swtpm      string // swtpm (Debian swtpm): the guest's TPM 2.0
 	AptGet     string // apt-get (Debian apt)
 	DpkgDeb    string // dpkg-deb (Debian dpkg)
 	Go         string // the go command that builds the binaries
@@ -30,7 +31,7 @@ type Tools struct {
 // DebianPackages are the Debian packages that provide Tools beyond a Go
 // toolchain (apt and dpkg are on every Debian system).
 func DebianPackages() []string {
-	return []string{"qemu-system-x86", "cryptsetup-bin", "e2fsprogs", "apt", "dpkg"}
+	return []string{"qemu-system-x86", "cryptsetup-bin", "e2fsprogs", "swtpm", "apt", "dpkg"}
 }
 
 // FindTools looks every tool up in PATH (and /usr/sbin, /sbin, where
@@ -43,7 +44,7 @@ func FindTools() (Tools, error) {
 		dst  *string
 		name string
 	}{
-		{&t.QEMU, "qemu-system-x86_64"}, {&t.Cryptsetup, "cryptsetup"}, {&t.MkfsExt4, "mkfs.ext4"}, {&t.Debugfs, "debugfs"},
+		{&t.QEMU, "qemu-system-x86_64"}, {&t.Cryptsetup, "cryptsetup"}, {&t.MkfsExt4, "mkfs.ext4"}, {&t.Debugfs, "debugfs"}, {&t.Swtpm, "swtpm"},
 		{&t.AptGet, "apt-get"}, {&t.DpkgDeb, "dpkg-deb"}, {&t.Go, "go"},
 	} {
 		p, err := lookPath(f.name)

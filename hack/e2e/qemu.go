@@ -24,6 +24,7 @@ type VM struct {
 	Cmdline   string
 	Disk      string // raw disk image on virtio-blk
 	SNPSocket string // snpemu's unix socket; "" means no emulator port
+	TPMSocket string // swtpm's control socket; "" means no TPM (else a TPM 2.0 on the TIS interface)
 	VCPUs     int    // 0 means 2
 	MemMiB    int    // 0 means 512
 	// CPU is the -cpu model; "" means "max": under TCG it offers RDRAND,
@@ -35,7 +36,7 @@ type VM struct {
 // Args returns QEMU's command line (without the program name). Paths must
 // not contain commas (QEMU's option separator).
 func (v VM) Args() ([]string, error) {
-	for _, p := range []string{v.Disk, v.SNPSocket} {
+	for _, p := range []string{v.Disk, v.SNPSocket, v.TPMSocket} {
 		if strings.Contains(p, ",") {
 			return nil, fmt.Errorf("path %q contains a comma", p)
 		}
@@ -64,6 +65,10 @@ func (v VM) Args() ([]string, error) {
 	if v.SNPSocket != "" {
 		args = append(args, "-chardev", "socket,path="+v.SNPSocket+",id=snp", "-device", "virtio-serial",
 			"-device", "virtserialport,chardev=snp,name="+SNPPortName)
+	}
+	if v.TPMSocket != "" {
+		args = append(args, "-chardev", "socket,id=tpm,path="+v.TPMSocket, "-tpmdev", "emulator,id=tpm0,chardev=tpm",
+			"-device", "tpm-tis,tpmdev=tpm0")
 	}
 	return args, nil
 }

@@ -26,6 +26,13 @@ const (
 	BlobFailed     = "BLOB-READ-FAILED"
 	WritableOK     = "WRITABLE-OK"
 	WritableFailed = "WRITABLE-FAILED"
+	// With a TPM, the OS prints PCRPrefix+"N=<hex>" for PCRs 11, 12 and 15
+	// (from sysfs) and the event log cvminit left at TPMLogPath between
+	// TPMLogBegin and TPMLogEnd.
+	PCRPrefix   = "PCR"
+	TPMLogPath  = "/run/log/systemd/tpm2-measure.log"
+	TPMLogBegin = "TPM-LOG-BEGIN"
+	TPMLogEnd   = "TPM-LOG-END"
 	// BusyboxPackage is the Debian package the confidential OS is made of.
 	BusyboxPackage = "busybox-static"
 )
@@ -38,12 +45,16 @@ echo ` + OSMarker + `
 echo "` + SecretPrefix + `$(cat /etc/secret-marker)"
 if cat ` + BlobPath + ` >/dev/null; then echo ` + BlobOK + `; else echo ` + BlobFailed + `; fi
 if echo w >/etc/w && echo w >/var/w && echo w >/tmp/w; then echo ` + WritableOK + `; else echo ` + WritableFailed + `; fi
+if [ -e /sys/class/tpm/tpm0/pcr-sha256/11 ]; then
+	for p in 11 12 15; do echo "` + PCRPrefix + `$p=$(cat /sys/class/tpm/tpm0/pcr-sha256/$p)"; done
+fi
+if [ -e ` + TPMLogPath + ` ]; then echo ` + TPMLogBegin + `; cat ` + TPMLogPath + `; echo ` + TPMLogEnd + `; fi
 sync
 poweroff -f
 `
 
 // applets are the busybox applets osInit uses, linked in /bin.
-func applets() []string { return []string{"sh", "cat", "echo", "sync", "poweroff"} }
+func applets() []string { return []string{"sh", "cat", "echo", "sync", "poweroff", "[", "test"} }
 
 // Rootfs describes the confidential OS image.
 type Rootfs struct {

@@ -4,22 +4,15 @@
 // through. Only the SHA-256 PCR bank is used. Every event extends PCR p with
 // d = SHA-256(measured bytes), in this fixed order:
 //
-//	| # | PCR | name (event log "string") | measured bytes                                             | when                              |
-//	|---|-----|---------------------------|------------------------------------------------------------|-----------------------------------|
-//	| 1 | 11  | cvminit-binary            | the whole cvminit executable (/proc/self/exe; in cvmctl:   | first thing the tpm code does     |
-//	|   |     |                           | the /init file of the initramfs)                           |                                   |
-//	| 2 | 11  | cvminit-config            | the exact bytes of /etc/cvminit/config.json in the         | right after 1                     |
-//	|   |     |                           | initramfs                                                  |                                   |
-//	| 3 | 11  | enter-initrd              | the ASCII string "enter-initrd" (systemd-pcrphase's word)  | right after 2                     |
-//	| 4 | 12  | kernel-cmdline            | the kernel command line as read from /proc/cmdline with    | right after 3                     |
-//	|   |     |                           | the trailing newline and surrounding spaces trimmed        |                                   |
-//	| 5 | 15  | luks-identity             | ASCII "luks_uuid=<uuid> header_sha256=<64 hex>" (the disk  | after the unlock step succeeded   |
-//	|   |     |                           | identity released with the key and checked; never key      |                                   |
-//	|   |     |                           | material)                                                  |                                   |
-//	| 6 | 15  | verity-root-hash          | ASCII "verity_root_hash=<64 hex>"                          | after the verity step created the |
-//	|   |     |                           |                                                            | device (skipped when integrity    |
-//	|   |     |                           |                                                            | none)                             |
-//	| 7 | 11  | leave-initrd              | ASCII "leave-initrd"                                       | last, just before switch_root     |
+//	| # | PCR | name (event log "string") | measured bytes | when |
+//	|---|-----|---------------------------|----------------|------|
+//	| 1 | 11 | `cvminit-binary`  | the whole cvminit executable (/proc/self/exe; in cvmctl: the /init file of the initramfs) | first thing the tpm code does |
+//	| 2 | 11 | `cvminit-config`  | the exact bytes of /etc/cvminit/config.json in the initramfs | right after 1 |
+//	| 3 | 11 | `enter-initrd`    | the ASCII string `enter-initrd` (systemd-pcrphase's word) | right after 2 |
+//	| 4 | 12 | `kernel-cmdline`  | the kernel command line as read from /proc/cmdline with the trailing newline and surrounding spaces trimmed | right after 3 |
+//	| 5 | 15 | `luks-identity`   | ASCII `luks_uuid=<uuid> header_sha256=<64 hex>` (the disk identity released with the key and checked; never key material) | after the unlock step succeeded |
+//	| 6 | 15 | `verity-root-hash`| ASCII `verity_root_hash=<64 hex>` | after the verity step created the device (skipped when integrity none) |
+//	| 7 | 11 | `leave-initrd`    | ASCII `leave-initrd` | last, just before switch_root |
 //
 // PCR conventions follow systemd (11: boot phases/UKI, 12: kernel command
 // line, 15: volume identity, machine-id). Replay starts each PCR at 32 zero

@@ -13,17 +13,17 @@ import (
 
 	"github.com/cvminit/cvminit/agent/disk"
 	"github.com/cvminit/cvminit/agent/secret"
+	"github.com/cvminit/cvminit/cmd/cvmctl/seal"
 )
 
-// LUKS2 parameters of the e2e disks, inside SECURITY.md's allow-list. The
-// key is a random 256-bit secret, so KDF cost would buy nothing and cost
-// boot time under TCG: pbkdf2 at its minimum of 1000 iterations.
+// LUKS2 parameters of the host-made e2e disks (SealDisk): cvmctl seal's, so
+// that only what a scenario changes differs from a sealed disk.
 const (
-	LUKSCipher     = "aes-xts-plain64"
-	LUKSKeyBits    = 512
-	LUKSPBKDF      = "pbkdf2"
-	LUKSHash       = "sha256"
-	LUKSIterations = 1000
+	LUKSCipher     = seal.LUKSCipher
+	LUKSKeyBits    = seal.LUKSKeyBits
+	LUKSPBKDF      = seal.LUKSPBKDF
+	LUKSHash       = seal.LUKSHash
+	LUKSIterations = seal.LUKSIterations
 	// luksReduce is the room made in front of the data for the header:
 	// cryptsetup puts the data segment at half of it (512 KiB = 2 x 16 KiB
 	// metadata + 480 KiB keyslots, room for the one 256000-byte keyslot).

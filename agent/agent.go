@@ -1,11 +1,15 @@
 // Package agent is cvminit's boot pipeline: the table of named steps that
 // take a confidential VM from PID 1 to switch_root (mount the pseudo file
-// systems, open the logs, read the measured config, load modules, bring up
-// the network, attest, fetch the disk key, find, check and unlock the root
-// disk, put dm-verity over it, mount it read-only with writable places in
-// memory, wipe secrets, switch root), the State they fill in, and
-// the one failure policy: wipe key material, print one FAIL status line with
-// a stable code, flush, power off.
+// systems, open the logs, read the measured config, measure the boot into
+// the TPM, load modules, bring up the network, attest, fetch the disk key,
+// find, check and unlock the root disk, put dm-verity over it, mount it
+// read-only with writable places in memory, wipe secrets, switch root), the
+// State they fill in, and the one failure policy: wipe key material, print
+// one FAIL status line with a stable code, flush, power off.
+//
+// The TPM measurements (agent/tpm's scheme, config.TPM) are made by the
+// tpm step and, through State.measure, by the unlock, verity and
+// switchroot steps; BootEvents lists a whole boot's for cvmctl.
 //
 // Hardware is reached only through the small interfaces in Sys; LinuxSys
 // returns the real implementations (Linux only) and tests pass fakes.

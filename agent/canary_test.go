@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -50,7 +52,33 @@ func TestCanaryNeverLogged(t *testing.T) {
 					t.Errorf("canary key appears in the log as %s", form)
 				}
 			}
+			checkNotMeasured(t, h, canary)
 			checkWiped(t, h.f)
 		})
+	}
+}
+
+// checkNotMeasured: the TPM saw measurements, but never the key: no
+// extension is the digest of any form of it, nor of the released payload,
+// and the event log holds none of its forms.
+func checkNotMeasured(t *testing.T, h *harness, key []byte) {
+	t.Helper()
+	ext := h.f.tpm.recorded()
+	if len(ext) < 4 {
+		t.Fatalf("%d extensions: the boot was not measured", len(ext))
+	}
+	log := h.f.tpm.logBytes()
+	forms := canaryForms(key)
+	forms["payload"] = string(payloadJSON(key, testUUID, h.f.sealedID, h.f.verity))
+	for form, s := range forms {
+		d := sha256.Sum256([]byte(s))
+		for i, e := range ext {
+			if e.Digest == d {
+				t.Errorf("extension %d measures the key (%s)", i+1, form)
+			}
+		}
+		if bytes.Contains(log, []byte(s)) {
+			t.Errorf("event log holds the key as %s", form)
+		}
 	}
 }

@@ -12,11 +12,15 @@ import (
 	"github.com/cvminit/cvminit/agent/snp"
 )
 
-// fail is the one failure policy: wipe secrets, print one FAIL status line
-// (unless the OK line was already printed), flush, optionally offer the
-// debug shell, wait the configured delay, power off or reboot.
+// fail is the one failure policy: wipe secrets, close the TPM, print one
+// FAIL status line (unless the OK line was already printed), flush,
+// optionally offer the debug shell, wait the configured delay, power off
+// or reboot.
 func (r *runner) fail(st Step, err error) error {
 	r.state.WipeSecrets()
+	if cerr := r.state.closeTPM(); cerr != nil {
+		r.log.Debug("closing the TPM", "err", cerr)
+	}
 	code := classify(err, st.Fail)
 	r.log.Error("boot failed", "step", st.Name, "code", string(code), "err", err)
 	if !r.state.out.print(klog.Status{Code: code, Step: st.Name, Hint: hint(code, err)}) {
@@ -74,6 +78,7 @@ func classify(err error, fallback klog.Code) klog.Code {
 		code   klog.Code
 	}{
 		{ErrPanic, klog.CodeInternal},
+		{ErrTPM, klog.CodeTPMFailed},
 		{snp.ErrDebugPolicy, klog.CodeAttestDebugPolicy},
 		{ErrAttestation, klog.CodeAttestUnavailable},
 		{kbs.ErrRefused, klog.CodeKeyRefused},

@@ -30,6 +30,7 @@ type fake struct {
 	mountErr  map[string]error // by target
 	mounts    []Mount          // every Mount call, in order
 	dirs      map[string]fs.FileMode
+	mkdirErr  map[string]error // by path
 	lstatErr  map[string]error // by path
 	modErr    map[string]error // by path
 	netErr    error
@@ -56,6 +57,7 @@ type fake struct {
 
 	keyLenAtSwitch int
 	sleeps         []time.Duration
+	tpm            *fakeTPM // TPMs and Appender; nil: a working TPM
 }
 
 func (f *fake) record(format string, args ...any) {
@@ -76,11 +78,18 @@ func (f *fake) called(prefix string) bool {
 }
 
 func (f *fake) sys() Sys {
+	if f.tpm == nil {
+		f.tpm = &fakeTPM{}
+	}
+	f.tpm.f = f
 	return Sys{Mounter: f, Logs: f, Files: f, Modules: f, Net: f, Attest: f, Brokers: f, Blocks: f,
-		Unlocker: f, Verity: f, Switcher: f, Power: f, Clock: f}
+		Unlocker: f, Verity: f, Switcher: f, Power: f, Clock: f, TPM: f.tpm, Appender: f.tpm}
 }
 
-func (f *fake) MkdirAll(p string, _ fs.FileMode) error { f.record("mkdir %s", p); return nil }
+func (f *fake) MkdirAll(p string, perm fs.FileMode) error {
+	f.record("mkdir %s %#o", p, perm)
+	return f.mkdirErr[p]
+}
 
 func (f *fake) Mount(m Mount) error {
 	f.record("mount %s %s %s", m.FSType, m.Source, m.Target)

@@ -30,6 +30,8 @@ type harness struct {
 	kmsg    *syncBuffer
 	console *syncBuffer
 	cmdline string
+	// exe is /proc/self/exe (nil: unreadable).
+	exe []byte
 	// debugShell is Sys.DebugShell (nil: none).
 	debugShell func(context.Context) error
 }
@@ -59,7 +61,9 @@ func newHarness(t *testing.T) *harness {
 		dirs: map[string]fs.FileMode{"/newroot/etc": fs.ModeDir | 0o755, "/newroot/var": fs.ModeDir | 0o755,
 			"/newroot/tmp": fs.ModeDir | fs.ModeSticky | 0o777},
 	}
-	return &harness{t: t, f: f, cfg: cfg, kmsg: &syncBuffer{}, console: &syncBuffer{}, cmdline: "console=ttyS0 quiet"}
+	f.tpm = &fakeTPM{}
+	return &harness{t: t, f: f, cfg: cfg, kmsg: &syncBuffer{}, console: &syncBuffer{}, cmdline: "console=ttyS0 quiet",
+		exe: []byte("\x7fELF cvminit under test")}
 }
 
 // run boots once and returns Run's error.
@@ -73,6 +77,9 @@ func (h *harness) run() error {
 		h.f.files = map[string][]byte{config.Path: b}
 	}
 	h.f.files["/proc/cmdline"] = []byte(h.cmdline + "\n")
+	if h.exe != nil {
+		h.f.files[selfExe] = h.exe
+	}
 	var lv slog.LevelVar
 	handler := klog.New(klog.Options{Kmsg: h.kmsg, Console: h.console, Level: &lv})
 	sys := h.f.sys()
@@ -116,8 +123,9 @@ func TestHappyPath(t *testing.T) {
 		t.Fatalf("Run = %v\nconsole:\n%s", err, h.console)
 	}
 	finals := h.finals()
-	want := klog.Status{OK: true, Root: "/dev/mapper/root", Init: "/sbin/init"}
-	if len(finals) != 1 || finals[0].Root != want.Root || finals[0].Init != want.Init || !finals[0].OK {
+	want := klog.Status{OK: true, Root: "/dev/mapper/root", Init: "/sbin/init", TPM: "measured"}
+	if len(finals) != 1 || finals[0].Root != want.Root || finals[0].Init != want.Init || !finals[0].OK ||
+		finals[0].TPM != want.TPM {
 		t.Fatalf("final lines = %+v, want one OK line like %+v\nconsole:\n%s", finals, want, h.console)
 	}
 	var got []string
@@ -133,14 +141,16 @@ func TestHappyPath(t *testing.T) {
 	wantCalls := []string{
 		"mount proc proc /proc", "mount sysfs sysfs /sys", "mount devtmpfs devtmpfs /dev", "mount tmpfs tmpfs /run",
 		"mount configfs configfs /sys/kernel/config",
+		"tpm open", "log open /run/log/systemd/tpm2-measure.log",
+		"tpm extend 11", "tpm extend 11", "tpm extend 11", "tpm extend 12",
 		"load /lib/modules/virtio_net.ko", "load /lib/modules/dm-crypt.ko", "net eth0",
 		"attest open emulated port=cvminit.snp", "report", "broker client https://10.0.2.2:8443",
 		"broker get default/disk/root", "report", "list",
-		"unlock /dev/vda root-crypt key=32 meta=327680",
-		"verity size /dev/mapper/root-crypt", "verity create root",
+		"unlock /dev/vda root-crypt key=32 meta=327680", "tpm extend 15",
+		"verity size /dev/mapper/root-crypt", "verity create root", "tpm extend 15",
 		"mount ext4 /dev/mapper/root /newroot", "mount tmpfs tmpfs /newroot/tmp", "mount tmpfs tmpfs /run/cvminit-rw",
 		"mount overlay overlay /newroot/etc", "mount overlay overlay /newroot/var",
-		"check /newroot /sbin/init", "switchroot /newroot /sbin/init",
+		"check /newroot /sbin/init", "tpm extend 11", "tpm close", "switchroot /newroot /sbin/init",
 	}
 	if calls := h.f.hardwareCalls(); strings.Join(calls, "\n") != strings.Join(wantCalls, "\n") {
 		t.Errorf("calls:\n%s\nwant:\n%s", strings.Join(calls, "\n"), strings.Join(wantCalls, "\n"))

@@ -17,8 +17,15 @@ import (
 type State struct {
 	// Config is the measured configuration (step config).
 	Config *config.Config
+	// ConfigJSON is the exact bytes of the config file Config was decoded
+	// from (step config), measured by step tpm. Public data.
+	ConfigJSON []byte
 	// Cmdline is what the kernel command line asked for (step config).
 	Cmdline config.Cmdline
+	// TPMStatus is what became of the TPM measurements (step tpm):
+	// klog.TPMMeasured, klog.TPMAbsent or klog.TPMOff; the OK status line
+	// reports it.
+	TPMStatus string
 	// Provider is the SNP report provider that passed the probe (step attest).
 	Provider snp.Provider
 	// Report is the last SNP report sent to the broker (public data).
@@ -49,6 +56,7 @@ type State struct {
 	log     *slog.Logger
 	started time.Time
 	out     *finalLine
+	tpm     measurer
 
 	mu    sync.Mutex
 	key   *secret.Buffer

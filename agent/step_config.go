@@ -19,7 +19,7 @@ func stepConfig(_ context.Context, s *State) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.opts.ConfigPath, err)
 	}
-	s.Config = cfg
+	s.Config, s.ConfigJSON = cfg, b
 	s.Cmdline = readCmdline(s)
 	setLevel(s, cfg.Log.Level)
 	if s.Cmdline.LogLevel != "" {

@@ -6,13 +6,14 @@ import (
 	"strings"
 
 	"github.com/cvminit/cvminit/agent/disk"
+	"github.com/cvminit/cvminit/agent/tpm"
 )
 
 // stepUnlock reads the root disk's LUKS2 metadata region once, checks it
 // (disk.ReadMetadata: the header guard), refuses it unless its UUID and
 // header identity are the ones released with the key (disk.ErrIdentityMismatch,
 // checked before the key is used), and hands that checked copy with the key
-// to the Unlocker.
+// to the Unlocker. The identity is then measured into the TPM (PCR 15).
 func stepUnlock(ctx context.Context, s *State) error {
 	name := strings.TrimPrefix(s.RootDevice, "/dev/")
 	uuid := s.Config.Disk.LUKSUUID
@@ -42,5 +43,5 @@ func stepUnlock(ctx context.Context, s *State) error {
 	}
 	s.Mapped = mapped
 	s.log.Info("root disk unlocked", "dev", s.RootDevice, "mapped", mapped)
-	return nil
+	return s.measure(tpm.DiskEvent(s.DiskUUID, s.DiskIdentity))
 }

@@ -3,6 +3,8 @@ package agent
 import (
 	"context"
 	"fmt"
+
+	"github.com/cvminit/cvminit/agent/tpm"
 )
 
 // stepVerity puts a dm-verity device over the unlocked volume, so that
@@ -10,7 +12,8 @@ import (
 // released with the key: data and tree both live in the dm-crypt device
 // (the file system, then the tree at the payload's hash_offset). The
 // volume must be large enough for both before the table is made. The
-// device takes disk.name; the OK status line's root= names it.
+// device takes disk.name; the OK status line's root= names it. Its root
+// hash is then measured into the TPM (PCR 15).
 //
 // Without a dm-verity description (only disk.integrity "none" lets a
 // payload without one through the key step) the step ends ok after a
@@ -40,5 +43,5 @@ func stepVerity(ctx context.Context, s *State) error {
 	s.Verified = dev
 	s.log.Info("dm-verity device created", "dev", dev, "over", s.Mapped, "root_hash", v.RootHash,
 		"data_blocks", v.DataBlocks)
-	return nil
+	return s.measure(tpm.VerityEvent(v.RootHash))
 }

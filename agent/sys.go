@@ -10,6 +10,7 @@ import (
 	"github.com/cvminit/cvminit/agent/kbs"
 	"github.com/cvminit/cvminit/agent/secret"
 	"github.com/cvminit/cvminit/agent/snp"
+	"github.com/cvminit/cvminit/agent/tpm"
 )
 
 // Sys is every piece of hardware and kernel the boot touches, each behind a
@@ -29,6 +30,8 @@ type Sys struct {
 	Switcher Switcher
 	Power    Power
 	Clock    Clock
+	TPM      TPMs
+	Appender Appender
 	// DebugShell, when set, runs after the FAIL status line and the wipe,
 	// and only when the measured config is a debug image's that allows it
 	// (debug and boot.debug_shell_after_failure); it returns when the shell
@@ -74,9 +77,22 @@ type LogOpener interface {
 	OpenConsole() (io.Writer, error)
 }
 
-// Files reads small files (the config, /proc/cmdline).
+// Files reads files (the config, /proc/cmdline, /proc/self/exe).
 type Files interface {
 	ReadFile(name string) ([]byte, error)
+}
+
+// Appender opens files to append to (the TPM event log).
+type Appender interface {
+	// OpenAppend opens name for appending, creating it with mode perm;
+	// its directory must exist. A symbolic link at name is refused.
+	OpenAppend(name string, perm fs.FileMode) (io.WriteCloser, error)
+}
+
+// TPMs opens the TPM: tpm.Open("") in production (/dev/tpmrm0, else
+// /dev/tpm0), which fails with tpm.ErrNoTPM when the VM has none.
+type TPMs interface {
+	Open() (tpm.Device, error)
 }
 
 // ModuleLoader loads one kernel module file. A module already loaded (or

@@ -11,22 +11,23 @@ import (
 
 	"github.com/cvminit/cvminit/agent/kbs"
 	"github.com/cvminit/cvminit/agent/snp"
+	"github.com/cvminit/cvminit/agent/tpm"
 )
 
 // LinuxSys returns the real hardware: mount(2), /dev/kmsg and /dev/console,
 // kernel modules (u-root kmodule), netlink and DHCP (u-root dhclient), the
 // SNP providers of agent/snp, the KBS client of agent/kbs, block devices
 // under /sys/class/block and /dev, LUKS2 via luks.go, dm-verity via
-// devmapper.go, u-root's SwitchRoot,
-// reboot(2), and the debug shell on the console (which the runner offers
-// only to a debug image's config, and which finds no shell in a production
-// image).
+// devmapper.go, u-root's SwitchRoot, the TPM through agent/tpm (go-tpm's
+// linuxtpm), reboot(2), and the debug shell on the console (which the
+// runner offers only to a debug image's config, and which finds no shell
+// in a production image).
 func LinuxSys() Sys {
 	return Sys{
 		Mounter: linuxMounter{}, Logs: linuxLogs{}, Files: osFiles{}, Modules: kmodLoader{},
 		Net: netlinkConfigurer{}, Attest: snpAttesters{}, Brokers: kbsBrokers{}, Blocks: sysBlocks{},
 		Unlocker: luksUnlocker{dir: detachedDir}, Verity: dmVerity{}, Switcher: urootSwitcher{}, Power: linuxPower{}, Clock: SystemClock{},
-		DebugShell: linuxDebugShell().run,
+		TPM: linuxTPMs{}, Appender: osFiles{}, DebugShell: linuxDebugShell().run,
 	}
 }
 
@@ -87,6 +88,25 @@ func (c Console) Drain() error { return unix.IoctlSetInt(int(c.Fd()), unix.TCSBR
 type osFiles struct{}
 
 func (osFiles) ReadFile(name string) ([]byte, error) { return os.ReadFile(name) }
+
+// OpenAppend opens name write-only for appending (O_NOFOLLOW, O_CLOEXEC:
+// switch_root's exec does not inherit it) and sets its mode to perm,
+// whatever the umask.
+func (osFiles) OpenAppend(name string, perm fs.FileMode) (io.WriteCloser, error) {
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_APPEND|os.O_CREATE|unix.O_NOFOLLOW|unix.O_CLOEXEC, perm)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Chmod(perm); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("chmod %s: %w", name, err)
+	}
+	return f, nil
+}
+
+type linuxTPMs struct{}
+
+func (linuxTPMs) Open() (tpm.Device, error) { return tpm.Open("") }
 
 type snpAttesters struct{}
 

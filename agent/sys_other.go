@@ -11,6 +11,7 @@ import (
 	"github.com/cvminit/cvminit/agent/config"
 	"github.com/cvminit/cvminit/agent/kbs"
 	"github.com/cvminit/cvminit/agent/snp"
+	"github.com/cvminit/cvminit/agent/tpm"
 )
 
 // LinuxSys returns, off Linux, a Sys whose every operation fails with
@@ -19,7 +20,7 @@ import (
 func LinuxSys() Sys {
 	u := unsupported{}
 	return Sys{Mounter: u, Logs: u, Files: u, Modules: u, Net: u, Attest: u, Brokers: u, Blocks: u,
-		Unlocker: u, Verity: u, Switcher: u, Power: u, Clock: SystemClock{}}
+		Unlocker: u, Verity: u, Switcher: u, Power: u, Clock: SystemClock{}, TPM: unsupportedTPM{}, Appender: u}
 }
 
 // NewConsole returns f: off Linux there is no tcdrain to offer.
@@ -47,6 +48,14 @@ func (unsupported) Check(string, string) error                     { return ErrU
 func (unsupported) SwitchRoot(string, string) error                { return ErrUnsupported }
 func (unsupported) PowerOff() error                                { return ErrUnsupported }
 func (unsupported) Reboot() error                                  { return ErrUnsupported }
+
+func (unsupported) OpenAppend(string, fs.FileMode) (io.WriteCloser, error) {
+	return nil, ErrUnsupported
+}
+
+type unsupportedTPM struct{}
+
+func (unsupportedTPM) Open() (tpm.Device, error) { return nil, ErrUnsupported }
 
 func (unsupported) Configure(context.Context, config.Network) (string, error) {
 	return "", ErrUnsupported

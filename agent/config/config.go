@@ -39,6 +39,8 @@ type Config struct {
 	Debug bool `json:"debug,omitempty"`
 	// Attestation selects where SNP reports come from.
 	Attestation Attestation `json:"attestation"`
+	// TPM says whether the boot is measured into a vTPM (see TPM).
+	TPM TPM `json:"tpm"`
 	// Broker is the key broker that releases the disk key.
 	Broker Broker `json:"broker"`
 	// Network brings up the interface the broker is reached through.
@@ -203,6 +205,7 @@ func ParseYAMLWith(b []byte, set func(*Config)) (*Config, error) {
 	if err := yaml.UnmarshalStrict(b, &c); err != nil {
 		return nil, fmt.Errorf("%w: decoding YAML: %w", ErrInvalid, err)
 	}
+	c.TPM.fromYAML()
 	if set != nil {
 		set(&c)
 	}

@@ -20,6 +20,7 @@ func TestParseYAMLDefaults(t *testing.T) {
 	}{
 		{"attestation.provider", c.Attestation.Provider, "auto"},
 		{"attestation.emulator_port", c.Attestation.EmulatorPort, ""},
+		{"tpm.mode", c.TPM.Mode, "auto"},
 		{"broker.resource", c.Broker.Resource, "default/disk/root"},
 		{"broker.attempts", c.Broker.Attempts, 5},
 		{"broker.timeout", c.Broker.Timeout.D(), 60 * time.Second},
@@ -109,11 +110,15 @@ func TestJSONLayout(t *testing.T) {
 		Log:     Log{Level: "debug"},
 	}
 	c.Attestation.Provider = "auto"
+	c.TPM.Mode = "required"
 	want := `{
   "version": 1,
   "debug": true,
   "attestation": {
     "provider": "auto"
+  },
+  "tpm": {
+    "mode": "required"
   },
   "broker": {
     "url": "http://10.0.2.2:8080",
@@ -210,5 +215,36 @@ func TestParseYAMLIntegrity(t *testing.T) {
 		if _, err := ParseYAML([]byte(minimalYAML(t) + extra)); !errors.Is(err, ErrInvalid) {
 			t.Errorf("ParseYAML(+%q) error = %v, want ErrInvalid", extra, err)
 		}
+	}
+}
+
+// TestParseYAMLTPM reads tpm.mode as an operator writes it, and refuses
+// unknown modes and keys.
+func TestParseYAMLTPM(t *testing.T) {
+	for _, mode := range []string{"auto", "required", "off"} {
+		c, err := ParseYAML([]byte(minimalYAML(t) + "tpm:\n  mode: " + mode + "\n"))
+		if err != nil || c.TPM.Mode != mode {
+			t.Errorf("ParseYAML(tpm.mode %s) = %+v, %v", mode, c, err)
+		}
+	}
+	if c, err := ParseYAML([]byte(minimalYAML(t) + "tpm: {mode: \"off\"}\n")); err != nil || c.TPM.Mode != "off" {
+		t.Errorf("ParseYAML(quoted off) = %+v, %v", c, err)
+	}
+	for _, extra := range []string{"tpm:\n  mode: yes\n", "tpm:\n  mode: on\n", "tpm:\n  mode: auto\n  pcr: 11\n", "tpm: required\n"} {
+		if _, err := ParseYAML([]byte(minimalYAML(t) + extra)); !errors.Is(err, ErrInvalid) {
+			t.Errorf("ParseYAML(+%q) error = %v, want ErrInvalid", extra, err)
+		}
+	}
+	// A document written before tpm existed decodes to the default.
+	b, err := validConfig(t).JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := strings.Replace(string(b), "  \"tpm\": {\n    \"mode\": \"auto\"\n  },\n", "", 1)
+	if old == string(b) {
+		t.Fatal("no tpm member to remove")
+	}
+	if c, err := Decode([]byte(old)); err != nil || c.TPM.Mode != "auto" {
+		t.Errorf("Decode(without tpm) = %+v, %v; want mode auto", c, err)
 	}
 }

@@ -6,6 +6,7 @@ import "time"
 const (
 	DefaultProvider     = "auto"
 	DefaultEmulatorPort = "cvminit.snp"
+	DefaultTPMMode      = TPMAuto
 	DefaultResource     = "default/disk/root"
 	DefaultAttempts     = 5
 	DefaultKeyTimeout   = 60 * time.Second
@@ -27,6 +28,7 @@ func (c *Config) ApplyDefaults() {
 	if c.Attestation.Provider == "emulated" {
 		setString(&c.Attestation.EmulatorPort, DefaultEmulatorPort)
 	}
+	setString(&c.TPM.Mode, DefaultTPMMode)
 	setString(&c.Broker.Resource, DefaultResource)
 	if c.Broker.Attempts == 0 {
 		c.Broker.Attempts = DefaultAttempts

@@ -54,6 +54,7 @@ func validConfig(t testing.TB) *Config {
 	return &Config{
 		Version:     1,
 		Attestation: Attestation{Provider: "emulated", EmulatorPort: "cvminit.snp"},
+		TPM:         TPM{Mode: "auto"},
 		Broker: Broker{URL: "https://10.0.2.2:8443", CAPEM: testCAPEM(t), Resource: "default/disk/root",
 			Attempts: 3, Timeout: Duration(30 * time.Second)},
 		Network: Network{Mode: "static", Interface: "eth0", Address: "10.0.2.15/24", Gateway: "10.0.2.2",

@@ -78,6 +78,7 @@ func (c *Config) Validate() error {
 		ch.fail("version", "%d is not supported (want %d)", c.Version, Version)
 	}
 	c.validateAttestation(&ch)
+	ch.oneOf("tpm.mode", c.TPM.Mode, TPMAuto, TPMRequired, TPMOff)
 	c.validateBroker(&ch)
 	c.Network.validate(&ch)
 	c.Disk.validate(&ch)

@@ -8,6 +8,7 @@ type Code string
 const (
 	CodeSetupFailed          Code = "SETUP_FAILED"
 	CodeConfigInvalid        Code = "CONFIG_INVALID"
+	CodeTPMFailed            Code = "TPM_FAILED"
 	CodeModulesFailed        Code = "MODULES_FAILED"
 	CodeNetworkDown          Code = "NETWORK_DOWN"
 	CodeAttestUnavailable    Code = "ATTEST_UNAVAILABLE"
@@ -42,6 +43,9 @@ func Codes() []CodeInfo {
 			"the kernel lacks proc, sysfs, devtmpfs or tmpfs support"},
 		{CodeConfigInvalid, "the configuration in the image is invalid",
 			"rebuild the initramfs with cvmctl initramfs build, which validates it"},
+		{CodeTPMFailed, "the boot could not be measured into the TPM",
+			"tpm.mode required needs a TPM; with auto a TPM that is present must work " +
+				"(check the VM's TPM device and the kernel log), or set tpm.mode off"},
 		{CodeModulesFailed, "a kernel module could not be loaded",
 			"the initramfs was built for another kernel release, or a dependency is missing"},
 		{CodeNetworkDown, "the network could not be configured",

@@ -22,16 +22,33 @@ const (
 	StepFail = "fail"
 )
 
+// What the OK line's tpm field says about the TPM measurements.
+const (
+	// TPMMeasured: the boot was measured into the TPM.
+	TPMMeasured = "measured"
+	// TPMAbsent: tpm.mode auto found no TPM; nothing was measured.
+	TPMAbsent = "absent"
+	// TPMOff: tpm.mode off; nothing was measured.
+	TPMOff = "off"
+)
+
 // Status is one final status line.
 //
-//	CVMINIT-STATUS v1 OK root=/dev/mapper/root init=/sbin/init total_ms=2310
+//	CVMINIT-STATUS v1 OK root=/dev/mapper/root init=/sbin/init total_ms=2310 tpm=measured
 //	CVMINIT-STATUS v1 FAIL code=KEY_REFUSED step=key hint="broker refused the key: ..."
+//
+// The OK line's fields come in this order; tpm= (TPMMeasured, TPMAbsent or
+// TPMOff) is last and optional: lines from before it existed, like
+// DESIGN.md §5's example, still parse (with TPM "").
 type Status struct {
 	OK bool
 	// Root, Init and TotalMS describe a successful boot.
 	Root    string
 	Init    string
 	TotalMS int64
+	// TPM says what became of the TPM measurements of a successful boot;
+	// "" leaves the field out.
+	TPM string
 	// Code, Step and Hint describe a failure. The hint is free text for
 	// humans; it is quoted (Go syntax) so that it can hold any character.
 	Code Code
@@ -47,7 +64,11 @@ var bareValue = regexp.MustCompile(`^[A-Za-z0-9_./:+@-]+$`)
 // when they hold anything but a conservative character set.
 func (s Status) String() string {
 	if s.OK {
-		return fmt.Sprintf("%sOK root=%s init=%s total_ms=%d", StatusPrefix, value(s.Root), value(s.Init), s.TotalMS)
+		line := fmt.Sprintf("%sOK root=%s init=%s total_ms=%d", StatusPrefix, value(s.Root), value(s.Init), s.TotalMS)
+		if s.TPM != "" {
+			line += " tpm=" + value(s.TPM)
+		}
+		return line
 	}
 	return fmt.Sprintf("%sFAIL code=%s step=%s hint=%s", StatusPrefix, value(string(s.Code)), value(s.Step),
 		strconv.Quote(truncate(s.Hint, MaxHint)))
@@ -63,9 +84,10 @@ func value(v string) string {
 // ParseStatus parses a final status line as printed on the console. The
 // line must start with StatusPrefix (a leading carriage return and a
 // trailing line ending are tolerated), carry exactly the fields String
-// writes, in that order, and a documented code. Anything else is not a
-// status line: kernel echoes ("[ 2.31] cvminit: ...") and log text that
-// merely mentions the prefix are rejected.
+// writes, in that order, a documented code and, in an OK line, no tpm
+// value but TPMMeasured, TPMAbsent or TPMOff (or no tpm field). Anything
+// else is not a status line: kernel echoes ("[ 2.31] cvminit: ...") and
+// log text that merely mentions the prefix are rejected.
 func ParseStatus(line string) (Status, bool) {
 	rest, ok := strings.CutPrefix(trimLine(line), StatusPrefix)
 	if !ok {
@@ -82,15 +104,26 @@ func ParseStatus(line string) (Status, bool) {
 }
 
 func parseOK(rest string) (Status, bool) {
-	v, ok := fields(rest, "root", "init", "total_ms")
-	if !ok {
+	v, ok := fields(rest, "root", "init", "total_ms", "tpm")
+	if ok && !validTPM(v[3]) {
 		return Status{}, false
+	}
+	if !ok {
+		if v, ok = fields(rest, "root", "init", "total_ms"); !ok {
+			return Status{}, false
+		}
+		v = append(v, "")
 	}
 	ms, err := strconv.ParseInt(v[2], 10, 64)
 	if err != nil || ms < 0 || v[0] == "" || v[1] == "" {
 		return Status{}, false
 	}
-	return Status{OK: true, Root: v[0], Init: v[1], TotalMS: ms}, true
+	return Status{OK: true, Root: v[0], Init: v[1], TotalMS: ms, TPM: v[3]}, true
+}
+
+// validTPM reports whether v is a value of the OK line's tpm field.
+func validTPM(v string) bool {
+	return v == TPMMeasured || v == TPMAbsent || v == TPMOff
 }
 
 func parseFail(rest string) (Status, bool) {

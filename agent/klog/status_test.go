@@ -132,7 +132,7 @@ func TestCodesTable(t *testing.T) {
 	}
 	// The codes the issue and DESIGN.md name must all exist.
 	for _, c := range []string{"CONFIG_INVALID", "MODULES_FAILED", "NETWORK_DOWN", "ATTEST_UNAVAILABLE",
-		"ATTEST_DEBUG_POLICY", "BROKER_UNREACHABLE", "KEY_REFUSED", "BROKER_PROTOCOL", "DISK_NOT_FOUND",
+		"ATTEST_DEBUG_POLICY", "TPM_FAILED", "BROKER_UNREACHABLE", "KEY_REFUSED", "BROKER_PROTOCOL", "DISK_NOT_FOUND",
 		"HEADER_REJECTED", "UNLOCK_FAILED", "MOUNT_FAILED", "SWITCH_ROOT_FAILED", "DEADLINE_EXCEEDED", "INTERNAL"} {
 		if !Code(c).Valid() {
 			t.Errorf("code %s missing", c)
@@ -146,6 +146,7 @@ func TestCodesTable(t *testing.T) {
 func FuzzParseStatus(f *testing.F) {
 	f.Add(designOK)
 	f.Add(designFail)
+	f.Add(designOK + " tpm=measured")
 	f.Add(`CVMINIT-STATUS v1 FAIL code=INTERNAL step="a b" hint="\x00"`)
 	f.Fuzz(func(t *testing.T, line string) {
 		st, ok := ParseStatus(line)
@@ -162,4 +163,34 @@ func FuzzParseStatus(f *testing.F) {
 			t.Fatalf("String() spans lines: %q", st.String())
 		}
 	})
+}
+
+// TestStatusTPM: the OK line's optional last field, written and read back,
+// and the lines that misuse it.
+func TestStatusTPM(t *testing.T) {
+	for _, v := range []string{TPMMeasured, TPMAbsent, TPMOff} {
+		st := Status{OK: true, Root: "/dev/mapper/root", Init: "/sbin/init", TotalMS: 2310, TPM: v}
+		want := designOK + " tpm=" + v
+		if got := st.String(); got != want {
+			t.Errorf("String = %q, want %q", got, want)
+		}
+		if got, ok := ParseStatus(want + "\r\n"); !ok || got != st {
+			t.Errorf("ParseStatus(%q) = %+v, %v; want %+v", want, got, ok, st)
+		}
+	}
+	for _, line := range []string{
+		designOK + " tpm=on",
+		designOK + " tpm=",
+		designOK + ` tpm=""`,
+		designOK + " tpm=measured extra=1",
+		designOK + " tpm=measured tpm=off",
+		strings.Replace(designOK, "root=", "tpm=measured root=", 1),
+		strings.Replace(designOK, " total_ms=2310", " tpm=measured total_ms=2310", 1),
+		strings.Replace(designFail, ` hint=`, ` tpm=measured hint=`, 1),
+		designFail + " tpm=measured",
+	} {
+		if st, ok := ParseStatus(line); ok {
+			t.Errorf("ParseStatus(%q) = %+v, want rejection", line, st)
+		}
+	}
 }

@@ -12,7 +12,8 @@ import (
 	"github.com/cvminit/cvminit/initramfs/launch"
 )
 
-// measureArgs are the flags of cvmctl measure, mirroring sev-snp-measure.
+// measureArgs are the flags of cvmctl measure, mirroring sev-snp-measure,
+// and those of its --pcrs mode.
 type measureArgs struct {
 	mode, ovmf, vmm, features, format   string
 	vcpuType, vcpuSig                   string
@@ -20,6 +21,7 @@ type measureArgs struct {
 	kernel, initrd, appendLine, ovmfSHA string
 	vcpus                               int
 	set                                 map[string]bool
+	pcrs                                pcrArgs
 }
 
 func newMeasureFlags(a *measureArgs) *flag.FlagSet {
@@ -35,24 +37,34 @@ func newMeasureFlags(a *measureArgs) *flag.FlagSet {
 	fs.StringVar(&a.vmm, "vmm-type", string(launch.VMMQEMU), "hypervisor: qemu, ec2 or gce")
 	fs.StringVar(&a.features, "guest-features", "0x21", "SEV_FEATURES of the VMSA (0x1 SNP, 0x21 SNP+DebugSwap)")
 	fs.StringVar(&a.kernel, "kernel", "", "direct-boot kernel to measure (needs an AmdSev OVMF)")
-	fs.StringVar(&a.initrd, "initrd", "", "initrd to measure (with --kernel)")
-	fs.StringVar(&a.appendLine, "append", "", "kernel command line to measure (with --kernel)")
+	fs.StringVar(&a.initrd, "initrd", "", "initrd to measure (with --kernel or --pcrs)")
+	fs.StringVar(&a.appendLine, "append", "", "kernel command line to measure (with --kernel; "+
+		"with --pcrs as the guest's /proc/cmdline shows it)")
 	fs.StringVar(&a.ovmfSHA, "snp-ovmf-hash", "", "precomputed OVMF digest (hex) replacing the OVMF pages")
 	fs.StringVar(&a.format, "output-format", "hex", "hex or base64")
+	a.pcrs.flags(fs)
 	return fs
 }
+
+const measureUsage = "usage: cvmctl measure --ovmf FILE [flags]\n" +
+	"       cvmctl measure --pcrs --initrd FILE --append LINE\n" +
+	"                      (--payload FILE | --luks-uuid UUID --header-sha256 HEX [--verity-root-hash HEX]) [--json]\n\nflags:"
 
 // runMeasure implements cvmctl measure: it prints the launch digest alone on stdout.
 func runMeasure(args []string, stdout, stderr io.Writer) int {
 	a := &measureArgs{}
 	fs := newMeasureFlags(a)
-	done, err := parseFlags(fs, args, "usage: cvmctl measure --ovmf FILE [flags]\n\nflags:", stderr)
+	done, err := parseFlags(fs, args, measureUsage, stderr)
 	if done || err != nil {
 		return exitWith(stderr, "cvmctl measure", err)
 	}
 	a.set = map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { a.set[f.Name] = true })
-	out, err := a.run()
+	run := a.run
+	if a.pcrs.on {
+		run = a.runPCRs
+	}
+	out, err := run()
 	if err != nil {
 		return exitWith(stderr, "cvmctl measure", err)
 	}
@@ -62,6 +74,11 @@ func runMeasure(args []string, stdout, stderr io.Writer) int {
 
 // run validates the flags, reads the files and returns the formatted digest.
 func (a *measureArgs) run() (string, error) {
+	for _, f := range pcrOnlyFlags() {
+		if a.set[f] {
+			return "", usagef("--%s needs --pcrs", f)
+		}
+	}
 	if a.format != "hex" && a.format != "base64" {
 		return "", usagef("--output-format %q: want hex or base64", a.format)
 	}

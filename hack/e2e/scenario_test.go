@@ -37,6 +37,7 @@ func TestBoot(t *testing.T) {
 			{"HeaderByteFlipped", testHeaderByteFlipped},
 			{"FileDataFlipped", testFileDataFlipped},
 			{"HashTreeFlipped", testHashTreeFlipped},
+			{"TPMMeasured", testTPMMeasured},
 		} {
 			t.Run(sc.name, func(t *testing.T) { sc.run(t, e) })
 		}
@@ -61,7 +62,9 @@ const lastStep = "switchroot"
 
 func testHappyPath(t *testing.T, e *Env) {
 	r := boot(t, e, "happy", BootOptions{})
-	wantOK(t, r)
+	if st := wantOK(t, r); st.TPM != "absent" {
+		t.Errorf("without a TPM the status line says tpm=%q, want absent", st.TPM)
+	}
 	wantOSUp(t, e, r)
 	wantBlob(t, r, true)
 	// The broker put its decisions on record: one release of the disk key

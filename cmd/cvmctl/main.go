@@ -18,7 +18,7 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"measure":   {"compute the SEV-SNP launch digest", runMeasure},
+		"measure":   {"compute the SEV-SNP launch digest (--pcrs: the vTPM PCRs cvminit leaves)", runMeasure},
 		"initramfs": {"build the reproducible cvminit initramfs (initramfs build ...)", runInitramfs},
 		"report":    {"verify an SNP attestation report (report verify ...)", runReport},
 		"probe":     {"play a guest against a key broker through the SNP emulator", runProbe},

@@ -86,21 +86,11 @@ func (s *Store) Remove(path string) error {
 // is already allowed is an error (ErrAllowed), not a silent success, so a
 // script learns that its view of the store was stale.
 func (s *Store) Allow(path, measurement string) error {
-	m, err := checkArgs(path, measurement)
-	if err != nil {
-		return err
-	}
-	return s.modify(func(f *indexFile) error {
-		e, err := lookup(f, path)
-		if err != nil {
-			return err
+	return s.editMeasurements(path, measurement, func(list []string, m string) ([]string, error) {
+		if slices.Contains(list, m) {
+			return nil, ErrAllowed
 		}
-		if slices.Contains(e.Measurements, m) {
-			return fmt.Errorf("%s, %s: %w", path, m, ErrAllowed)
-		}
-		e.Measurements = append(e.Measurements, m)
-		e.Updated = s.stamp()
-		return nil
+		return append(list, m), nil
 	})
 }
 
@@ -108,6 +98,18 @@ func (s *Store) Allow(path, measurement string) error {
 // path. Revoking a measurement that is not allowed is an error
 // (ErrNotAllowed): a mistyped revocation must never look like it worked.
 func (s *Store) Revoke(path, measurement string) error {
+	return s.editMeasurements(path, measurement, func(list []string, m string) ([]string, error) {
+		i := slices.Index(list, m)
+		if i < 0 {
+			return nil, ErrNotAllowed
+		}
+		return slices.Delete(list, i, i+1), nil
+	})
+}
+
+// editMeasurements replaces the measurement list of the resource at path
+// with what edit makes of it and of the normalized measurement.
+func (s *Store) editMeasurements(path, measurement string, edit func(list []string, m string) ([]string, error)) error {
 	m, err := checkArgs(path, measurement)
 	if err != nil {
 		return err
@@ -117,12 +119,11 @@ func (s *Store) Revoke(path, measurement string) error {
 		if err != nil {
 			return err
 		}
-		i := slices.Index(e.Measurements, m)
-		if i < 0 {
-			return fmt.Errorf("%s, %s: %w", path, m, ErrNotAllowed)
+		list, err := edit(e.Measurements, m)
+		if err != nil {
+			return fmt.Errorf("%s, %s: %w", path, m, err)
 		}
-		e.Measurements = slices.Delete(e.Measurements, i, i+1)
-		e.Updated = s.stamp()
+		e.Measurements, e.Updated = list, s.stamp()
 		return nil
 	})
 }

@@ -12,7 +12,7 @@ PKGS_BUILD := ca-certificates
 PKGS_TEST  := $(PKGS_BUILD) apt dpkg qemu-system-x86 qemu-utils cryptsetup-bin e2fsprogs erofs-utils debootstrap swtpm
 PKGS_DEMO  := $(PKGS_TEST)
 
-.PHONY: all help build test unit fuzz-short e2e lint demo initramfs bench assets deps-test deps-demo clean debug-tools
+.PHONY: all help build test unit fuzz fuzz-short e2e lint demo initramfs bench assets deps-test deps-demo clean debug-tools
 
 all: build
 
@@ -24,7 +24,8 @@ help:
 	@echo "make debug-tools  u-root core tools for debug images (cvmctl initramfs build --debug --debug-tools)"
 	@echo "make bench   benchmarks (launch digest, broker handshakes vs raw verification, unseal, seal vs cryptsetup)"
 	@echo "make e2e     only the QEMU end-to-end boots (part of make test)"
-	@echo "make fuzz-short  a fixed-time fuzz pass over the LUKS2 header guard (part of make test)"
+	@echo "make fuzz-short  a short fuzz pass: the LUKS2 header guard 10s, every other target 2s (part of make test)"
+	@echo "make fuzz    every fuzz target for FUZZTIME_ALL each (default 30s)"
 	@echo "make lint    gofmt + go vet"
 	@echo "make assets  fetch Debian kernel, OVMF and OVMF.amdsev into $(ASSETS)/"
 
@@ -48,11 +49,17 @@ unit:
 
 test: deps-test assets lint unit fuzz-short
 
-# A short fixed-time pass of the LUKS2 header guard's fuzz targets (the host writes that header).
+# A short fixed-time fuzz pass: the LUKS2 header guard (the host writes that header) for FUZZTIME, then every
+# fuzz target of the module for 2s (hack/fuzz.sh); make fuzz runs every target for FUZZTIME_ALL.
 FUZZTIME ?= 10s
+FUZZTIME_ALL ?= 30s
+fuzz:
+	@hack/fuzz.sh $(FUZZTIME_ALL)
+
 fuzz-short:
 	$(GO) test -run '^$$' -fuzz '^FuzzCheck$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s ./agent/disk/
 	$(GO) test -run '^$$' -fuzz '^FuzzCheckJSON$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s ./agent/disk/
+	@hack/fuzz.sh 2s
 
 # The QEMU boots alone (they are part of `make test` too).
 e2e: deps-test assets

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make fuzz: run every fuzz target of the module (func FuzzX in *_test.go) for FUZZTIME each (default 30s), one
+# make fuzz: run every fuzz target of the module (func FuzzX in *_test.go) for FUZZTIME each (a time such as 30s,
+# the default, or a count of inputs such as 300x), one
 # after the other; stops at the first failure, whose reproducer go test writes under the package's testdata/fuzz/.
 # usage: hack/fuzz.sh [FUZZTIME]
 set -euo pipefail

@@ -95,19 +95,10 @@ func resourceAdd(args []string, stdin io.Reader, stdout, stderr io.Writer) error
 	if err := parse(fl, args); err != nil {
 		return err
 	}
-	if err := needSecretFile(*file, "resource add"); err != nil {
-		return err
-	}
-	s, err := openStore(*dir, *path, "resource add")
+	err := withSecret("resource add", *dir, *path, *file, stdin, func(s *store.Store, secret []byte) error {
+		return s.Add(*path, secret, ms)
+	})
 	if err != nil {
-		return err
-	}
-	secret, err := readSecretFile(*file, stdin)
-	if err != nil {
-		return err
-	}
-	defer clear(secret)
-	if err := s.Add(*path, secret, ms); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "added %s with %d allowed measurement(s)\n", *path, len(ms))
@@ -120,19 +111,10 @@ func resourceRotate(args []string, stdin io.Reader, stdout, stderr io.Writer) er
 	if err := parse(fl, args); err != nil {
 		return err
 	}
-	if err := needSecretFile(*file, "resource rotate"); err != nil {
-		return err
-	}
-	s, err := openStore(*dir, *path, "resource rotate")
+	err := withSecret("resource rotate", *dir, *path, *file, stdin, func(s *store.Store, secret []byte) error {
+		return s.Rotate(*path, secret)
+	})
 	if err != nil {
-		return err
-	}
-	secret, err := readSecretFile(*file, stdin)
-	if err != nil {
-		return err
-	}
-	defer clear(secret)
-	if err := s.Rotate(*path, secret); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "rotated %s\n", *path)
@@ -193,6 +175,24 @@ func adminFlags(name, synopsis string, stderr io.Writer) (fl *flag.FlagSet, dir,
 }
 
 // openStore checks the required --store and --path and opens the store.
+// withSecret checks the flags of cmd, opens the store and reads the secret
+// file, runs op with both and zeroes the secret.
+func withSecret(cmd, dir, path, file string, stdin io.Reader, op func(*store.Store, []byte) error) error {
+	if err := needSecretFile(file, cmd); err != nil {
+		return err
+	}
+	s, err := openStore(dir, path, cmd)
+	if err != nil {
+		return err
+	}
+	secret, err := readSecretFile(file, stdin)
+	if err != nil {
+		return err
+	}
+	defer clear(secret)
+	return op(s, secret)
+}
+
 func openStore(dir, path, cmd string) (*store.Store, error) {
 	if dir == "" || path == "" {
 		return nil, fmt.Errorf("%w: %s needs --store and --path", errUsage, cmd)

@@ -34,7 +34,17 @@ type BootSpec struct {
 	Input      []byte
 	InputEvery time.Duration
 	Timeout    time.Duration // 0 means DefaultBootTimeout
+	MemMiB     int           // guest RAM; 0 means VM's default
+	// QMP, when set, gives QEMU a QMP monitor on the unix socket QMPSocket(Dir)
+	// (for hot-plugging devices during the boot).
+	QMP bool
+	// OnLine, when set, sees each complete serial line as it arrives (from
+	// the goroutine reading QEMU's output: it must not block for long).
+	OnLine func(Line)
 }
+
+// QMPSocket is the path of the QMP socket of a boot in dir.
+func QMPSocket(dir string) string { return filepath.Join(dir, "qmp.sock") }
 
 // Result is what a boot left behind.
 type Result struct {
@@ -110,7 +120,10 @@ func startHelpers(ctx context.Context, t Tools, b Binaries, s BootSpec) (func(),
 
 func runVM(ctx context.Context, t Tools, s BootSpec) (*Result, error) {
 	vm := VM{Firmware: s.Firmware, Kernel: s.Launch.Kernel, Initrd: s.Launch.Initrd, Cmdline: s.Launch.Cmdline,
-		Disk: s.Disk, SNPSocket: filepath.Join(s.Dir, "snp.sock"), VCPUs: s.Launch.VCPUs}
+		Disk: s.Disk, SNPSocket: filepath.Join(s.Dir, "snp.sock"), VCPUs: s.Launch.VCPUs, MemMiB: s.MemMiB}
+	if s.QMP {
+		vm.QMPSocket = QMPSocket(s.Dir)
+	}
 	if s.TPM {
 		vm.TPMSocket = swtpmSocket(s.Dir)
 	}
@@ -129,7 +142,7 @@ func runVM(ctx context.Context, t Tools, s BootSpec) (*Result, error) {
 		return nil, err
 	}
 	defer inW.Close()
-	con := NewConsole(logFile)
+	con := NewWatchedConsole(logFile, s.OnLine)
 	start := time.Now()
 	qemu, err := StartProc(t.QEMU, args, ProcIO{Stdin: inR, Stdout: con, Stderr: con})
 	inR.Close()

@@ -27,8 +27,9 @@ type Line struct {
 // stdout is connected to. It keeps the raw bytes, splits them into lines
 // (a trailing "\r" is dropped) and copies everything to Log.
 type Console struct {
-	log   io.Writer
-	start time.Time
+	log    io.Writer
+	start  time.Time
+	onLine func(Line) // called for each complete line, in order, outside mu
 
 	mu      sync.Mutex
 	raw     bytes.Buffer
@@ -38,11 +39,15 @@ type Console struct {
 
 // NewConsole returns a console that copies its input to log (nil: none)
 // and times lines from now.
-func NewConsole(log io.Writer) *Console {
+func NewConsole(log io.Writer) *Console { return NewWatchedConsole(log, nil) }
+
+// NewWatchedConsole is NewConsole that also hands each complete line to
+// onLine (nil: nobody), in order, from the goroutine writing the output.
+func NewWatchedConsole(log io.Writer, onLine func(Line)) *Console {
 	if log == nil {
 		log = io.Discard
 	}
-	return &Console{log: log, start: time.Now()}
+	return &Console{log: log, start: time.Now(), onLine: onLine}
 }
 
 // Write implements io.Writer. It never fails: a log write error must not
@@ -50,7 +55,21 @@ func NewConsole(log io.Writer) *Console {
 func (c *Console) Write(p []byte) (int, error) {
 	_, _ = c.log.Write(p)
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	n := len(c.lines)
+	c.split(p)
+	done := c.lines[n:len(c.lines):len(c.lines)]
+	c.mu.Unlock()
+	if c.onLine != nil {
+		for _, l := range done {
+			c.onLine(l)
+		}
+	}
+	return len(p), nil
+}
+
+// split appends p to the raw output and its complete lines to c.lines;
+// c.mu is held.
+func (c *Console) split(p []byte) {
 	at := time.Since(c.start)
 	c.raw.Write(p)
 	c.partial = append(c.partial, p...)
@@ -64,7 +83,6 @@ func (c *Console) Write(p []byte) (int, error) {
 		}
 		c.partial = c.partial[i+1:]
 	}
-	return len(p), nil
 }
 
 // Lines returns the complete lines so far plus the unterminated rest, if

@@ -204,6 +204,9 @@ type BootOptions struct {
 	Cmdline  string     // a kernel command line other than the Env's (measured too)
 	TPM      bool       // give the VM a TPM 2.0 (swtpm)
 	Input    []byte     // typed on the serial console during the boot
+	MemMiB   int        // guest RAM; 0 means VM's default
+	QMP      bool       // QMP monitor and a hot-plug port (BootSpec.QMP)
+	OnLine   func(Line) // sees each serial line as it arrives (BootSpec.OnLine)
 }
 
 // Boot runs one VM in the work directory boots/name.
@@ -215,7 +218,8 @@ func (e *Env) Boot(ctx context.Context, name string, o BootOptions) (*Result, er
 		o.Disk = e.Disk
 	}
 	s := BootSpec{Dir: e.path(filepath.Join("boots", name)), Launch: e.Launch(o.Initrd), Disk: o.Disk,
-		EmuState: e.EmuState, Input: o.Input, TPM: o.TPM}
+		EmuState: e.EmuState, Input: o.Input, TPM: o.TPM,
+		MemMiB: o.MemMiB, QMP: o.QMP, OnLine: o.OnLine}
 	if o.Cmdline != "" {
 		s.Launch.Cmdline = o.Cmdline
 	}

@@ -25,8 +25,12 @@ type VM struct {
 	Disk      string // raw disk image on virtio-blk
 	SNPSocket string // snpemu's unix socket; "" means no emulator port
 	TPMSocket string // swtpm's control socket; "" means no TPM (else a TPM 2.0 on the TIS interface)
-	VCPUs     int    // 0 means 2
-	MemMiB    int    // 0 means 512
+	// QMPSocket, when set, is a QMP monitor QEMU listens on (unix socket,
+	// not waiting for a client); the machine then also has an empty PCIe
+	// root port "hotplug0" for a disk to be hot-plugged into.
+	QMPSocket string
+	VCPUs     int // 0 means 2
+	MemMiB    int // 0 means 512
 	// CPU is the -cpu model; "" means "max": under TCG it offers RDRAND,
 	// so the guest's random pool is ready at once (as on SNP hardware)
 	// instead of after a second or more of jitter entropy.
@@ -36,7 +40,7 @@ type VM struct {
 // Args returns QEMU's command line (without the program name). Paths must
 // not contain commas (QEMU's option separator).
 func (v VM) Args() ([]string, error) {
-	for _, p := range []string{v.Disk, v.SNPSocket, v.TPMSocket} {
+	for _, p := range []string{v.Disk, v.SNPSocket, v.TPMSocket, v.QMPSocket} {
 		if strings.Contains(p, ",") {
 			return nil, fmt.Errorf("path %q contains a comma", p)
 		}
@@ -69,6 +73,10 @@ func (v VM) Args() ([]string, error) {
 	if v.TPMSocket != "" {
 		args = append(args, "-chardev", "socket,id=tpm,path="+v.TPMSocket, "-tpmdev", "emulator,id=tpm0,chardev=tpm",
 			"-device", "tpm-tis,tpmdev=tpm0")
+	}
+	if v.QMPSocket != "" {
+		args = append(args, "-qmp", "unix:"+v.QMPSocket+",server=on,wait=off",
+			"-device", "pcie-root-port,id=hotplug0,bus=pcie.0,chassis=1")
 	}
 	return args, nil
 }

@@ -12,7 +12,7 @@ PKGS_BUILD := ca-certificates
 PKGS_TEST  := $(PKGS_BUILD) apt dpkg qemu-system-x86 qemu-utils cryptsetup-bin e2fsprogs erofs-utils debootstrap swtpm
 PKGS_DEMO  := $(PKGS_TEST)
 
-.PHONY: all help build test unit fuzz fuzz-short e2e lint demo initramfs bench assets deps-test deps-demo clean debug-tools
+.PHONY: all help build test unit fuzz fuzz-corpus fuzz-short e2e lint demo initramfs bench assets deps-test deps-demo clean debug-tools
 
 all: build
 
@@ -25,7 +25,8 @@ help:
 	@echo "make bench   benchmarks (launch digest, broker handshakes vs raw verification, unseal, seal vs cryptsetup)"
 	@echo "make e2e     only the QEMU end-to-end boots (part of make test)"
 	@echo "make fuzz-short  a short fuzz pass: the LUKS2 header guard 10s, every target 300 inputs (part of make test)"
-	@echo "make fuzz    every fuzz target for FUZZTIME_ALL each (default 30s)"
+	@echo "make fuzz    every fuzz target for FUZZTIME_ALL each (default 30s), memory bounded (FUZZ_MAX_RSS_MIB)"
+	@echo "make fuzz-corpus  make fuzz, then copy each target's new corpus entries into its testdata/fuzz/"
 	@echo "make lint    gofmt + go vet"
 	@echo "make assets  fetch Debian kernel, OVMF and OVMF.amdsev into $(ASSETS)/"
 
@@ -57,6 +58,9 @@ FUZZTIME ?= 10s
 FUZZTIME_ALL ?= 30s
 fuzz:
 	@hack/fuzz.sh $(FUZZTIME_ALL)
+
+fuzz-corpus:
+	@FUZZ_SAVE_CORPUS=1 hack/fuzz.sh $(FUZZTIME_ALL)
 
 fuzz-short:
 	$(GO) test -run '^$$' -fuzz '^FuzzCheck$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s ./agent/disk/

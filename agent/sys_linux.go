@@ -45,7 +45,13 @@ func (linuxMounter) Mount(m Mount) error {
 
 type linuxLogs struct{}
 
+// OpenKmsg opens /dev/kmsg after turning off the kernel's rate limit on
+// writes to it (kernel.printk_devkmsg=on; best effort: printk.devkmsg= on
+// the command line locks the setting). The default limit, ten records per
+// five seconds, dropped most of a boot's info records. The confidential OS
+// inherits the setting.
 func (linuxLogs) OpenKmsg() (io.Writer, error) {
+	_ = os.WriteFile("/proc/sys/kernel/printk_devkmsg", []byte("on\n"), 0)
 	return os.OpenFile("/dev/kmsg", os.O_WRONLY|unix.O_CLOEXEC, 0)
 }
 

@@ -121,18 +121,24 @@ func (h *Handler) Handle(_ context.Context, r slog.Record) error {
 	return errors.Join(errK, errC)
 }
 
-// Step writes the line that ends a step (see StepLine).
+// Step writes the line that ends a step (see StepLine) and waits until the
+// console has sent it (Flush): the kernel writes its own messages straight
+// to the serial port, so a record logged right after a line still in the
+// tty's buffer would otherwise land inside it.
 func (h *Handler) Step(name, status string, ms int64) {
 	line := StepLine(name, status, ms)
 	_ = h.writeKmsg(7, line)
 	_ = h.writeConsole(line)
+	_ = h.Flush()
 }
 
-// Final writes the final status line. Callers print exactly one per boot.
+// Final writes the final status line and waits until the console has sent
+// it. Callers print exactly one per boot.
 func (h *Handler) Final(st Status) {
 	line := st.String()
 	_ = h.writeKmsg(7, "cvminit: "+line)
 	_ = h.writeConsole(line)
+	_ = h.Flush()
 }
 
 // Flush waits until the console has transmitted what was written, when the

@@ -106,6 +106,12 @@ func TestLateOutputsAndFlush(t *testing.T) {
 	if err := h.Flush(); err != nil || console.drained != 1 {
 		t.Errorf("Flush = %v, drained %d times", err, console.drained)
 	}
+	// Each protocol line is on the wire before anything else is logged.
+	h.Step("key", StepFail, 7698)
+	h.Final(Status{Code: CodeBrokerUnreachable, Step: "key", Hint: "h"})
+	if console.drained != 3 {
+		t.Errorf("console drained %d times after a step and a final line, want 3", console.drained)
+	}
 }
 
 func TestLevelVar(t *testing.T) {

@@ -71,10 +71,12 @@ fuzz-short:
 e2e: deps-test assets
 	$(GO) test -count=1 -v ./hack/e2e/
 
-bench:
+bench: assets
 	@mkdir -p $(BUILD)
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./initramfs/launch/ ./cmd/keybroker/... ./agent/disk/ | tee $(BUILD)/bench.txt
 	$(GO) test -run '^$$' -bench Seal1GiB -benchtime 1x ./cmd/cvmctl/seal/ | tee -a $(BUILD)/bench.txt
+	set -o pipefail; BENCH_TIMELINE=$(CURDIR)/docs/boot-timeline.svg BENCH_LOGDIR=$(CURDIR)/$(BUILD)/bench-boot \
+	  $(GO) test -run '^$$' -bench '^BenchmarkBoot$$' -benchtime 1x -timeout 30m ./hack/e2e/ | tee -a $(BUILD)/bench.txt
 
 assets: deps-test
 	@hack/assets.sh $(ASSETS)

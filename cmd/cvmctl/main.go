@@ -24,6 +24,7 @@ func commands() map[string]command {
 		"probe":     {"play a guest against a key broker through the SNP emulator", runProbe},
 		"disk":      {"check a LUKS2 disk image the way the guest does, or print its broker payload (disk check|identity ...)", runDisk},
 		"seal":      {"seal a rootfs (directory or tar) into a verity + LUKS2 disk image and its broker resource", runSeal},
+		"timeline":  {"draw a boot's step lines from a serial log as an SVG time line (--baseline: compare two boots)", runTimeline},
 	}
 }
 

@@ -77,6 +77,9 @@ func (h *harness) run() error {
 		h.f.files = map[string][]byte{config.Path: b}
 	}
 	h.f.files["/proc/cmdline"] = []byte(h.cmdline + "\n")
+	if _, ok := h.f.files[meminfoPath]; !ok {
+		h.f.files[meminfoPath] = testMeminfo
+	}
 	if h.exe != nil {
 		h.f.files[selfExe] = h.exe
 	}

@@ -20,6 +20,7 @@ func Steps() []Step {
 		{"mounts", stepMounts, klog.CodeSetupFailed},
 		{"log", stepLog, klog.CodeSetupFailed},
 		{"config", stepConfig, klog.CodeConfigInvalid},
+		{"memory", stepMemory, klog.CodeMemoryLow},
 		{"tpm", stepTPM, klog.CodeTPMFailed},
 		{"modules", stepModules, klog.CodeModulesFailed},
 		{"network", stepNetwork, klog.CodeNetworkDown},

@@ -26,6 +26,7 @@ func stepSwitchRoot(_ context.Context, s *State) error {
 	if err := s.closeTPM(); err != nil {
 		return err
 	}
+	logPeakMemory(s)
 	total := s.sys.Clock.Now().Sub(s.started).Milliseconds()
 	s.out.print(klog.Status{OK: true, Root: s.rootSource(), Init: init, TotalMS: total, TPM: s.TPMStatus})
 	_ = flushBounded(s.opts.Log)

@@ -157,6 +157,12 @@ type Boot struct {
 	FailureDelay Duration `json:"failure_delay"`
 	// Init is the program executed in the new root; default "/sbin/init".
 	Init string `json:"init"`
+	// MinMemoryMiB is the least memory the VM must have, in MiB of
+	// MemTotal (/proc/meminfo: the RAM the kernel manages, about 50 MiB
+	// less than the VM's RAM with the Debian kernel); with less the boot
+	// fails early with MEMORY_LOW instead of running out of memory later.
+	// Default 128 (a 256 MiB VM has about 200), between 64 and 1048576.
+	MinMemoryMiB int `json:"min_memory_mib"`
 	// DebugShellAfterFailure allows a serial shell after a failure. Debug
 	// images only.
 	DebugShellAfterFailure bool `json:"debug_shell_after_failure,omitempty"`

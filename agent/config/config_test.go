@@ -35,6 +35,7 @@ func TestParseYAMLDefaults(t *testing.T) {
 		{"boot.on_failure", c.Boot.OnFailure, "poweroff"},
 		{"boot.failure_delay", c.Boot.FailureDelay.D(), time.Duration(0)},
 		{"boot.init", c.Boot.Init, "/sbin/init"},
+		{"boot.min_memory_mib", c.Boot.MinMemoryMiB, 128},
 		{"log.level", c.Log.Level, "info"},
 		{"debug", c.Debug, false},
 	}
@@ -106,7 +107,7 @@ func TestJSONLayout(t *testing.T) {
 		Disk: Disk{LUKSUUID: "0b9f1c2e-4a5d-4e6f-8a7b-9c0d1e2f3a4b", Name: "root", FSType: "erofs",
 			Integrity: "verity", VerityRootHash: strings.Repeat("5a", 32)},
 		Modules: []string{"/m/a.ko"},
-		Boot:    Boot{Deadline: Duration(90 * time.Second), OnFailure: "reboot", Init: "/init"},
+		Boot:    Boot{Deadline: Duration(90 * time.Second), OnFailure: "reboot", Init: "/init", MinMemoryMiB: 200},
 		Log:     Log{Level: "debug"},
 	}
 	c.Attestation.Provider = "auto"
@@ -145,7 +146,8 @@ func TestJSONLayout(t *testing.T) {
     "deadline": "1m30s",
     "on_failure": "reboot",
     "failure_delay": "0s",
-    "init": "/init"
+    "init": "/init",
+    "min_memory_mib": 200
   },
   "log": {
     "level": "debug"

@@ -18,6 +18,11 @@ const (
 	DefaultDeadline     = 90 * time.Second
 	DefaultOnFailure    = "poweroff"
 	DefaultInit         = "/sbin/init"
+	// DefaultMinMemoryMiB is boot.min_memory_mib: cvminit itself finished
+	// with MemTotal 62 MiB and ran out of memory loading modules at 54 MiB
+	// (Debian 6.1 kernel under QEMU); twice its need leaves as much again
+	// to the confidential OS.
+	DefaultMinMemoryMiB = 128
 	DefaultLogLevel     = "info"
 )
 
@@ -45,6 +50,9 @@ func (c *Config) ApplyDefaults() {
 	setDuration(&c.Boot.Deadline, DefaultDeadline)
 	setString(&c.Boot.OnFailure, DefaultOnFailure)
 	setString(&c.Boot.Init, DefaultInit)
+	if c.Boot.MinMemoryMiB == 0 {
+		c.Boot.MinMemoryMiB = DefaultMinMemoryMiB
+	}
 	setString(&c.Log.Level, DefaultLogLevel)
 }
 

@@ -63,7 +63,7 @@ func validConfig(t testing.TB) *Config {
 			Integrity: "verity"},
 		Modules: []string{"/lib/modules/6.1.0/kernel/drivers/virtio/virtio_pci.ko"},
 		Boot: Boot{Deadline: Duration(90 * time.Second), OnFailure: "poweroff", FailureDelay: Duration(time.Second),
-			Init: "/sbin/init"},
+			Init: "/sbin/init", MinMemoryMiB: 128},
 		Log: Log{Level: "info"},
 	}
 }

@@ -41,6 +41,11 @@ const (
 	MaxFailureDelay = time.Minute
 	MaxAttempts     = 50
 	MaxModules      = 512
+	// MinMinMemoryMiB is the lowest boot.min_memory_mib: below it cvminit
+	// itself runs out of memory, so a lower minimum would check nothing.
+	MinMinMemoryMiB = 64
+	// MaxMinMemoryMiB is the highest boot.min_memory_mib (1 TiB).
+	MaxMinMemoryMiB = 1 << 20
 )
 
 var (
@@ -263,6 +268,9 @@ func (c *Config) validateBoot(ch *checker) {
 	}
 	if !path.IsAbs(b.Init) || path.Clean(b.Init) != b.Init || strings.ContainsAny(b.Init, " \t\n\"\\") {
 		ch.fail("boot.init", "%q is not a clean absolute path", b.Init)
+	}
+	if b.MinMemoryMiB < MinMinMemoryMiB || b.MinMemoryMiB > MaxMinMemoryMiB {
+		ch.fail("boot.min_memory_mib", "%d is outside %d..%d", b.MinMemoryMiB, MinMinMemoryMiB, MaxMinMemoryMiB)
 	}
 	if b.DebugShellAfterFailure && !c.Debug {
 		ch.fail("boot.debug_shell_after_failure", "only a debug image may offer a shell")

@@ -81,6 +81,9 @@ func TestValidateRejects(t *testing.T) {
 		{"boot.on_failure", func(c *Config) { c.Boot.OnFailure = "shell" }},
 		{"boot.failure_delay", func(c *Config) { c.Boot.FailureDelay = Duration(-time.Second) }},
 		{"boot.failure_delay", func(c *Config) { c.Boot.FailureDelay = Duration(2 * time.Minute) }},
+		{"boot.min_memory_mib", func(c *Config) { c.Boot.MinMemoryMiB = 0 }},
+		{"boot.min_memory_mib", func(c *Config) { c.Boot.MinMemoryMiB = MinMinMemoryMiB - 1 }},
+		{"boot.min_memory_mib", func(c *Config) { c.Boot.MinMemoryMiB = MaxMinMemoryMiB + 1 }},
 		{"boot.init", func(c *Config) { c.Boot.Init = "sbin/init" }},
 		{"boot.init", func(c *Config) { c.Boot.Init = "/sbin/../bin/sh" }},
 		{"boot.init", func(c *Config) { c.Boot.Init = "/sbin/init single" }},
@@ -158,5 +161,21 @@ func TestValidateIntegrity(t *testing.T) {
 	err := c.Validate()
 	if n := len(err.(interface{ Unwrap() []error }).Unwrap()); n != 1 || !hasField(err, "disk.verity_root_hash") {
 		t.Errorf("Validate = %v, want exactly one error, for disk.verity_root_hash", err)
+	}
+}
+
+// TestMinMemoryBounds accepts boot.min_memory_mib at both ends of its range
+// and takes it from the operator's YAML.
+func TestMinMemoryBounds(t *testing.T) {
+	for _, mib := range []int{MinMinMemoryMiB, MaxMinMemoryMiB} {
+		c := validConfig(t)
+		c.Boot.MinMemoryMiB = mib
+		if err := c.Validate(); err != nil {
+			t.Errorf("Validate(min_memory_mib %d) = %v", mib, err)
+		}
+	}
+	c, err := ParseYAML([]byte(minimalYAML(t) + "boot:\n  min_memory_mib: 300\n"))
+	if err != nil || c.Boot.MinMemoryMiB != 300 {
+		t.Errorf("ParseYAML(min_memory_mib: 300) = %v, %v; want 300", c, err)
 	}
 }

@@ -8,6 +8,7 @@ type Code string
 const (
 	CodeSetupFailed          Code = "SETUP_FAILED"
 	CodeConfigInvalid        Code = "CONFIG_INVALID"
+	CodeMemoryLow            Code = "MEMORY_LOW"
 	CodeTPMFailed            Code = "TPM_FAILED"
 	CodeModulesFailed        Code = "MODULES_FAILED"
 	CodeNetworkDown          Code = "NETWORK_DOWN"
@@ -43,6 +44,9 @@ func Codes() []CodeInfo {
 			"the kernel lacks proc, sysfs, devtmpfs or tmpfs support"},
 		{CodeConfigInvalid, "the configuration in the image is invalid",
 			"rebuild the initramfs with cvmctl initramfs build, which validates it"},
+		{CodeMemoryLow, "the VM has less memory than boot.min_memory_mib",
+			"give the VM more memory (the hint gives MemTotal, which is about 50 MiB below the VM's RAM) " +
+				"or lower boot.min_memory_mib"},
 		{CodeTPMFailed, "the boot could not be measured into the TPM",
 			"tpm.mode required needs a TPM; with auto a TPM that is present must work " +
 				"(check the VM's TPM device and the kernel log), or set tpm.mode off"},

@@ -33,6 +33,15 @@ const (
 	TPMLogPath  = "/run/log/systemd/tpm2-measure.log"
 	TPMLogBegin = "TPM-LOG-BEGIN"
 	TPMLogEnd   = "TPM-LOG-END"
+	// After all that, the OS prints DumpBegin, the canary dump (DumpScript's
+	// output, gzip-compressed, in base64 lines) and DumpEnd.
+	DumpBegin = "CANARY-DUMP-BEGIN"
+	DumpEnd   = "CANARY-DUMP-END"
+	// Each item of the canary dump follows a line DumpHeader + name +
+	// DumpHeaderEnd (name is "dmesg" or a path); the line before a header
+	// ends with a newline of its own.
+	DumpHeader    = "==> "
+	DumpHeaderEnd = " <=="
 	// BusyboxPackage is the Debian package the confidential OS is made of.
 	BusyboxPackage = "busybox-static"
 )
@@ -49,12 +58,34 @@ if [ -e /sys/class/tpm/tpm0/pcr-sha256/11 ]; then
 	for p in 11 12 15; do echo "` + PCRPrefix + `$p=$(cat /sys/class/tpm/tpm0/pcr-sha256/$p)"; done
 fi
 if [ -e ` + TPMLogPath + ` ]; then echo ` + TPMLogBegin + `; cat ` + TPMLogPath + `; echo ` + TPMLogEnd + `; fi
-sync
+` + dumpScript + `sync
 poweroff -f
 `
 
+// dumpScript is the part of osInit that writes the canary dump: where the
+// disk key could have been left behind after switch_root. The kernel log
+// (the console log level lowered meanwhile, so that no kernel message
+// lands inside the base64 lines), every process's environment and command
+// line, and every regular file in the writable places (/run, /tmp and the
+// /etc and /var overlays with their lower layers), each after a header
+// line as busybox head prints them (one head for all: a fork per file
+// costs seconds under TCG).
+const dumpScript = `dump() {
+	echo '==> dmesg <=='; dmesg
+	head -c 1048576 /proc/[0-9]*/environ /proc/[0-9]*/cmdline $(find /run /tmp /etc /var -type f) /dev/null 2>/dev/null
+}
+read -r level rest </proc/sys/kernel/printk
+dmesg -n 1
+echo ` + DumpBegin + `
+dump | gzip -c | base64
+echo ` + DumpEnd + `
+dmesg -n "$level"
+`
+
 // applets are the busybox applets osInit uses, linked in /bin.
-func applets() []string { return []string{"sh", "cat", "echo", "sync", "poweroff", "[", "test"} }
+func applets() []string {
+	return []string{"sh", "cat", "echo", "sync", "poweroff", "[", "test", "head", "dmesg", "find", "gzip", "base64"}
+}
 
 // Rootfs describes the confidential OS image.
 type Rootfs struct {

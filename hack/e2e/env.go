@@ -199,6 +199,7 @@ func (e *Env) Launch(initrd string) Launch {
 type BootOptions struct {
 	Initrd   string     // "" means the pinned Initrd
 	Disk     string     // "" means the pinned Disk
+	NoDisk   bool       // attach no disk at all (Disk is then ignored)
 	NoBroker bool       // run no broker at all
 	Broker   *BrokerRun // a broker other than the Env's; nil means the Env's
 	Cmdline  string     // a kernel command line other than the Env's (measured too)
@@ -214,7 +215,10 @@ func (e *Env) Boot(ctx context.Context, name string, o BootOptions) (*Result, er
 	if o.Initrd == "" {
 		o.Initrd = e.Initrd
 	}
-	if o.Disk == "" {
+	switch {
+	case o.NoDisk:
+		o.Disk = ""
+	case o.Disk == "":
 		o.Disk = e.Disk
 	}
 	s := BootSpec{Dir: e.path(filepath.Join("boots", name)), Launch: e.Launch(o.Initrd), Disk: o.Disk,

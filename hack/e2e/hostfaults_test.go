@@ -6,8 +6,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -102,41 +100,6 @@ func testMemoryLow(t *testing.T, e *Env) {
 	t.Logf("%d MiB of RAM: %s", lowMemMiB, st.Hint)
 }
 
-// bootNoDisk runs a VM of e with no disk at all (Env.Boot always attaches
-// one) and checks what boot checks: the guest powered off by itself and
-// the disk key is neither on the console nor in the broker's logs.
-func bootNoDisk(t *testing.T, e *Env, name string, qmp bool, onLine func(Line)) *Result {
-	t.Helper()
-	dir := e.path(filepath.Join("boots", name))
-	s := BootSpec{Dir: dir, Launch: e.Launch(e.Initrd), EmuState: e.EmuState, QMP: qmp, OnLine: onLine,
-		Broker: &BrokerRun{Policy: e.Policy, TLSDir: e.TLSDir, Port: e.Port}}
-	if e.Opts.OVMF {
-		s.Firmware = e.Layout.OVMF()
-	}
-	r, err := Boot(context.Background(), e.Tools, e.Bin, s)
-	if err != nil {
-		t.Fatalf("boot %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("serial log %s, last lines:\n%s", r.SerialLog, lastLines(r.Lines, 40))
-		}
-	})
-	t.Logf("boot %s: %v, powered off %v", name, r.Elapsed.Round(time.Millisecond), r.PoweredOff)
-	if !r.PoweredOff {
-		t.Errorf("QEMU did not exit by itself (timed out %v, exit %v)", r.TimedOut, r.Exit)
-	}
-	for name, b := range map[string][]byte{"serial console": r.Raw, "broker.log": nil, "audit.jsonl": nil} {
-		if b == nil {
-			b, _ = os.ReadFile(filepath.Join(dir, name))
-		}
-		if leaks := Leaks(b, e.Key); len(leaks) > 0 {
-			t.Errorf("the disk key appears in the %s as %v", name, leaks)
-		}
-	}
-	return r
-}
-
 // stepsTotal is the sum of the step times cvminit printed.
 func stepsTotal(r *Result) time.Duration {
 	var total time.Duration
@@ -201,7 +164,7 @@ func testDiskPluggedLate(t *testing.T, e *Env) {
 	defer cancel()
 	key, done := make(chan time.Time, 1), make(chan plug, 1)
 	go func() { done <- plugLate(ctx, QMPSocket(e.path("boots/plug-late")), e.Disk, key, plugDelay) }()
-	r := bootNoDisk(t, e, "plug-late", true, keyStepEnded(key))
+	r := boot(t, e, "plug-late", BootOptions{NoDisk: true, QMP: true, OnLine: keyStepEnded(key)})
 	cancel()
 	p := <-done
 	if p.Err != nil {
@@ -229,7 +192,7 @@ func testDiskNeverAttached(t *testing.T, e *Env) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := bootNoDisk(t, v, "never-attached", false, nil)
+	r := boot(t, v, "never-attached", BootOptions{NoDisk: true})
 	_, line := wantFail(t, r, klog.CodeDiskNotFound, "disk")
 	wantNoOS(t, v, r)
 	total := stepsTotal(r)

@@ -2,15 +2,17 @@ package agent
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"strings"
 
-	"github.com/u-root/u-root/pkg/kmodule"
+	"golang.org/x/sys/unix"
 )
 
-// kmodLoader loads module files with u-root's kmodule: finit_module for a
-// plain .ko, init_module on the decompressed image otherwise.
+// kmodLoader loads module files with finit_module(2): the kernel reads the
+// file, checks its signature and links it. cvmctl initramfs build ships
+// plain .ko files; a compressed one is handed to the kernel to decompress
+// (MODULE_INIT_COMPRESSED_FILE, kernels with CONFIG_MODULE_DECOMPRESS),
+// so that no decompressor is linked into cvminit.
 type kmodLoader struct{}
 
 func (kmodLoader) Load(path string) error {
@@ -19,25 +21,19 @@ func (kmodLoader) Load(path string) error {
 		return err
 	}
 	defer f.Close()
-	if strings.HasSuffix(path, ".ko") {
-		err = kmodule.FileInit(f, "", 0)
-	} else {
-		err = initCompressed(f)
-	}
+	err = unix.FinitModule(int(f.Fd()), "", finitFlags(path))
 	if err != nil && !isExist(err) {
-		return fmt.Errorf("init_module %s: %w", path, err)
+		return fmt.Errorf("finit_module %s: %w", path, err)
 	}
 	return nil
 }
 
-func initCompressed(f *os.File) error {
-	r, err := kmodule.CompressionReader(f)
-	if err != nil {
-		return err
+// finitFlags returns the finit_module flags for the module file at path.
+func finitFlags(path string) int {
+	for _, ext := range []string{".ko.xz", ".ko.zst", ".ko.gz"} {
+		if strings.HasSuffix(path, ext) {
+			return unix.MODULE_INIT_COMPRESSED_FILE
+		}
 	}
-	image, err := io.ReadAll(r)
-	if err != nil {
-		return fmt.Errorf("decompressing: %w", err)
-	}
-	return kmodule.Init(image, "")
+	return 0
 }

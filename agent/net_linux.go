@@ -8,27 +8,21 @@ import (
 	"strings"
 	"time"
 
-	"github.com/u-root/u-root/pkg/dhclient"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/cvminit/cvminit/agent/config"
 )
 
-// DHCP tuning. nclient4 doubles the timeout after each unanswered try and
-// its "retries" count the tries, so each of the two exchanges (discover,
-// request) gives up after 1+2+4+8 = 15 s; the step's deadline bounds the
-// whole anyway. QEMU's server (and any server on the link) answers in
-// milliseconds.
+// Network waits and files.
 const (
-	dhcpTimeout = time.Second
-	dhcpTries   = 4
-	linkUpWait  = 10 * time.Second
-	resolvConf  = "/etc/resolv.conf"
+	linkUpWait = 10 * time.Second
+	linkPoll   = 10 * time.Millisecond
+	resolvConf = "/etc/resolv.conf"
 )
 
-// netlinkConfigurer configures the interface with netlink, by DHCP (u-root
-// dhclient) or statically.
+// netlinkConfigurer configures the interface with netlink, by DHCP
+// (insomniacslk's nclient4, see configureDHCP) or statically.
 type netlinkConfigurer struct{}
 
 func (netlinkConfigurer) Configure(ctx context.Context, n config.Network) (string, error) {
@@ -45,7 +39,7 @@ func (netlinkConfigurer) Configure(ctx context.Context, n config.Network) (strin
 	if n.Mode == "static" {
 		err = configureStatic(link, n)
 	} else {
-		err = configureDHCP(ctx, n.Interface)
+		err = configureDHCP(ctx, link)
 	}
 	if err != nil {
 		return "", err
@@ -61,7 +55,7 @@ func waitLink(ctx context.Context, name string) (netlink.Link, error) {
 		if err == nil {
 			return link, nil
 		}
-		if serr := (SystemClock{}).Sleep(ctx, 50*time.Millisecond); serr != nil {
+		if serr := (SystemClock{}).Sleep(ctx, linkPoll); serr != nil {
 			return nil, fmt.Errorf("interface %s did not appear: %w (%w)", name, err, serr)
 		}
 	}
@@ -88,46 +82,7 @@ func configureStatic(link netlink.Link, n config.Network) error {
 	for _, d := range n.DNS {
 		ns = append(ns, net.ParseIP(d))
 	}
-	return dhclient.WriteDNSSettings(ns, nil, "", resolvConf)
-}
-
-// configureDHCP gets a DHCPv4 lease and applies it (address, routes, DNS).
-func configureDHCP(ctx context.Context, name string) error {
-	// The DHCP client draws its transaction IDs from a random pool that
-	// must be initialised first (see waitEntropy).
-	if err := waitEntropy(ctx, unix.Getrandom); err != nil {
-		return err
-	}
-	wait := boundedWait(ctx, linkUpWait)
-	link, err := dhclient.IfUp(name, wait)
-	if err != nil {
-		return err
-	}
-	cfg := dhclient.Config{Timeout: dhcpTimeout, Retries: dhcpTries, LogLevel: dhclient.LogInfo}
-	var errs []error
-	for r := range dhclient.SendRequests(ctx, []netlink.Link{link}, true, false, cfg, wait) {
-		if r.Err != nil {
-			errs = append(errs, r.Err)
-			continue
-		}
-		if err := r.Lease.Configure(); err != nil {
-			return fmt.Errorf("applying DHCP lease: %w", err)
-		}
-		return nil
-	}
-	if len(errs) == 0 {
-		errs = append(errs, errors.New("no DHCP answer"), ctx.Err())
-	}
-	return fmt.Errorf("DHCP on %s: %w", name, errors.Join(errs...))
-}
-
-// boundedWait is d, or less when ctx's deadline comes sooner: u-root's
-// link wait takes a duration, not a context.
-func boundedWait(ctx context.Context, d time.Duration) time.Duration {
-	if dl, ok := ctx.Deadline(); ok {
-		return min(d, time.Until(dl))
-	}
-	return d
+	return writeResolvConf(ns, nil, "")
 }
 
 // getrandomFunc is unix.Getrandom's signature.
@@ -136,7 +91,7 @@ type getrandomFunc func(buf []byte, flags int) (int, error)
 // waitEntropy returns once the kernel's random pool is initialised, or
 // with an error when ctx ends first.
 //
-// u-root's DHCP client (through u-root/uio/rand) takes each transaction
+// The DHCP client (insomniacslk's, through u-root/uio/rand) takes each transaction
 // ID from getrandom(GRND_NONBLOCK) in a busy loop of up to two minutes
 // that ignores ctx. Non-blocking calls never make the kernel collect
 // entropy, so on a CPU without a trusted RDRAND (QEMU's qemu64 model

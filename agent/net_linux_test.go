@@ -93,29 +93,6 @@ func TestWaitEntropy(t *testing.T) {
 	}
 }
 
-func TestBoundedWait(t *testing.T) {
-	bg := context.Background()
-	near, cancel := context.WithTimeout(bg, time.Second)
-	defer cancel()
-	far, cancel2 := context.WithTimeout(bg, time.Hour)
-	defer cancel2()
-	for _, tc := range []struct {
-		name     string
-		ctx      context.Context
-		min, max time.Duration
-	}{
-		{"no deadline", bg, 10 * time.Second, 10 * time.Second},
-		{"deadline later", far, 10 * time.Second, 10 * time.Second},
-		{"deadline sooner", near, 0, time.Second},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := boundedWait(tc.ctx, 10*time.Second); got < tc.min || got > tc.max {
-				t.Errorf("got %v, want within [%v, %v]", got, tc.min, tc.max)
-			}
-		})
-	}
-}
-
 func TestIsDefault(t *testing.T) {
 	for _, tc := range []struct {
 		cidr string // "" means nil

@@ -1,19 +1,21 @@
 // Package initramfs builds cvminit's reproducible initramfs: it resolves the
 // kernel modules the guest loads (the dependency closure read from each
 // module's .modinfo section, so no modules.dep or depmod is needed), lays out
-// /init, the measured config and the modules as a newc cpio archive written
-// with u-root's pkg/cpio, and compresses it with gzip.
+// /init, the measured config, the modules and a modules.dep for them as a
+// newc cpio archive written with u-root's pkg/cpio, and compresses it with
+// zstd, xz or gzip (pure-Go encoders with fixed settings).
 //
 // The same inputs always give the same bytes: records are sorted by path,
 // inode numbers are their index, owners are root, modification times are
-// zero and the gzip header carries no name or time. Nothing is read from the
-// file system while the archive is written, so directories, umask and file
-// times of the inputs cannot leak in. The launch digest an operator's key
-// broker trusts is computed over these bytes.
+// zero, the gzip header carries no name or time and the zstd and xz
+// encoders run on one goroutine. Nothing is read from the file system while
+// the archive is written, so directories, umask and file times of the
+// inputs cannot leak in. The launch digest an operator's key broker trusts
+// is computed over these bytes.
 //
-// Hand-written here: the .modinfo reader and the closure walk (kmod's depmod
-// does this in C; no maintained Go library reads an unpacked tree without a
-// modules.dep).
+// Hand-written here: the .modinfo reader, the closure walk and the
+// modules.dep writer (kmod's depmod does this in C; no maintained Go
+// library reads an unpacked tree without a modules.dep).
 package initramfs
 
 import (
@@ -21,9 +23,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"time"
-
-	"github.com/klauspost/compress/gzip"
 )
 
 // Fixed paths in the image.
@@ -55,20 +54,28 @@ type Spec struct {
 	Config  []byte // typed JSON config, written to ConfigPath with mode 0644
 	Modules []File // kernel modules (see Closure.Files)
 	Extra   []File // further files, e.g. debug tools
+	// Compression of the archive; "" means DefaultCompression.
+	Compression Compression
 }
 
-// Build writes the gzip-compressed cpio archive for spec to w.
+// Build writes the compressed cpio archive for spec to w.
 func Build(spec Spec, w io.Writer) error {
-	zw, err := gzip.NewWriterLevel(w, gzip.BestCompression)
+	zw, err := newCompressor(spec.Compression, w)
 	if err != nil {
-		return fmt.Errorf("starting gzip: %w", err)
+		return fmt.Errorf("starting %s: %w", spec.compression(), err)
 	}
-	zw.ModTime = time.Unix(0, 0) // MTIME 0: "no time stamp" (RFC 1952 §2.3.1)
 	if err := WriteCPIO(spec, zw); err != nil {
 		return err
 	}
 	if err := zw.Close(); err != nil {
-		return fmt.Errorf("finishing gzip: %w", err)
+		return fmt.Errorf("finishing %s: %w", spec.compression(), err)
 	}
 	return nil
+}
+
+func (s Spec) compression() Compression {
+	if s.Compression == "" {
+		return DefaultCompression
+	}
+	return s.Compression
 }

@@ -7,7 +7,9 @@ import (
 	"io"
 	"testing"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/u-root/u-root/pkg/cpio"
+	"github.com/ulikunitz/xz"
 )
 
 // Linux file type bits (inode(7)).
@@ -29,24 +31,48 @@ func testSpec() Spec {
 	}
 }
 
-// readBack gunzips and parses an image with independent readers: the
-// standard library's gzip and u-root's newc reader.
-func readBack(t *testing.T, img []byte) []cpio.Record {
+// readBack decompresses and parses an image of compression c with readers
+// independent of this package: the standard library's gzip, ulikunitz's xz
+// and klauspost's zstd decoders, and u-root's newc reader.
+func readBack(t *testing.T, img []byte, c Compression) []cpio.Record {
 	t.Helper()
-	zr, err := gzip.NewReader(bytes.NewReader(img))
-	if err != nil {
-		t.Fatalf("gzip: %v", err)
-	}
-	raw, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatalf("gunzip: %v", err)
-	}
+	raw := decompress(t, img, c)
 	// The reader stops at the trailer; TestFirstHeaderBytes checks it is there.
 	recs, err := cpio.ReadAllRecords(cpio.Newc.Reader(bytes.NewReader(raw)))
 	if err != nil {
 		t.Fatalf("reading cpio: %v", err)
 	}
 	return recs
+}
+
+// decompress undoes compression c with the format's own decoder.
+func decompress(t *testing.T, img []byte, c Compression) []byte {
+	t.Helper()
+	var r io.Reader
+	var err error
+	switch c {
+	case Gzip:
+		r, err = gzip.NewReader(bytes.NewReader(img))
+	case XZ:
+		r, err = xz.NewReader(bytes.NewReader(img))
+	case Zstd:
+		var d *zstd.Decoder
+		d, err = zstd.NewReader(bytes.NewReader(img))
+		if err == nil {
+			defer d.Close()
+			r = d
+		}
+	default:
+		t.Fatalf("no decoder for %q", c)
+	}
+	if err != nil {
+		t.Fatalf("%s: %v", c, err)
+	}
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatalf("%s: %v", c, err)
+	}
+	return raw
 }
 
 func TestBuildReadBack(t *testing.T) {
@@ -82,7 +108,7 @@ func TestBuildReadBack(t *testing.T) {
 	if err := Build(testSpec(), &img); err != nil {
 		t.Fatalf("Build: %v", err)
 	}
-	recs := readBack(t, img.Bytes())
+	recs := readBack(t, img.Bytes(), DefaultCompression)
 	if len(recs) != len(want) {
 		t.Fatalf("got %d records, want %d: %v", len(recs), len(want), recs)
 	}
@@ -123,7 +149,9 @@ func TestFirstHeaderBytes(t *testing.T) {
 // comment), MTIME=0, so the header carries nothing from the build machine.
 func TestGzipHeader(t *testing.T) {
 	var img bytes.Buffer
-	if err := Build(testSpec(), &img); err != nil {
+	s := testSpec()
+	s.Compression = Gzip
+	if err := Build(s, &img); err != nil {
 		t.Fatal(err)
 	}
 	if got := img.Bytes()[:8]; !bytes.Equal(got, []byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0}) {

@@ -24,6 +24,8 @@ type modinfo struct {
 	name     string   // name=, normalised (may be empty in old kernels)
 	depends  []string // depends=, comma separated, normalised
 	vermagic string   // vermagic=, first word is the kernel release
+	aliases  []string // alias=, normalised, e.g. "crc32c", "crypto_crc32c"
+	softPre  []string // the "pre:" names of softdep= ("pre: a b post: c"), normalised
 }
 
 // parseModinfo reads the .modinfo section of an uncompressed .ko image.
@@ -67,9 +69,35 @@ func parseModinfoStrings(data []byte) modinfo {
 					mi.depends = append(mi.depends, normalizeName(d))
 				}
 			}
+		case "alias":
+			if v = strings.TrimSpace(v); v != "" {
+				mi.aliases = append(mi.aliases, normalizeName(v))
+			}
+		case "softdep":
+			mi.softPre = append(mi.softPre, softPre(v)...)
 		}
 	}
 	return mi
+}
+
+// softPre returns the names after "pre:" in a softdep value, up to a
+// "post:" (modprobe.d(5), "softdep"): the modules to load before this one.
+func softPre(v string) []string {
+	var out []string
+	pre := false
+	for _, f := range strings.Fields(v) {
+		switch f {
+		case "pre:":
+			pre = true
+		case "post:":
+			pre = false
+		default:
+			if pre {
+				out = append(out, normalizeName(f))
+			}
+		}
+	}
+	return out
 }
 
 // normalizeName maps a module name to the kernel's canonical spelling: '-'

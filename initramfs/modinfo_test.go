@@ -16,16 +16,23 @@ func TestParseModinfoStrings(t *testing.T) {
 	}{
 		{"debian dm-verity", initramfstest.Modinfo("depends=reed_solomon,dm-mod,dm-bufio", "name=dm_verity",
 			"vermagic=6.1.0-56-amd64 SMP preempt"),
-			modinfo{"dm_verity", []string{"reed_solomon", "dm_mod", "dm_bufio"}, "6.1.0-56-amd64 SMP preempt"}},
+			modinfo{name: "dm_verity", depends: []string{"reed_solomon", "dm_mod", "dm_bufio"}, vermagic: "6.1.0-56-amd64 SMP preempt"}},
 		{"empty depends", initramfstest.Modinfo("depends=", "name=dm_mod"), modinfo{name: "dm_mod"}},
 		{"padding and junk", []byte("\x00\x00junk\x00alias=x\x00depends=a,,b\x00\x00"),
-			modinfo{depends: []string{"a", "b"}}},
-		{"value with =", initramfstest.Modinfo("softdep=pre: crc32c", "name=a=b"), modinfo{name: "a=b"}},
+			modinfo{depends: []string{"a", "b"}, aliases: []string{"x"}}},
+		{"value with =", initramfstest.Modinfo("name=a=b"), modinfo{name: "a=b"}},
+		// Debian's crc32c_generic, libcrc32c and ext4.
+		{"aliases", initramfstest.Modinfo("alias=crypto-crc32c", "alias=crc32c", "alias= "),
+			modinfo{aliases: []string{"crypto_crc32c", "crc32c"}}},
+		{"softdep pre", initramfstest.Modinfo("softdep=pre: crc32c"), modinfo{softPre: []string{"crc32c"}}},
+		{"softdep pre and post", initramfstest.Modinfo("softdep=pre: crypto-crc32c a post: b pre: c", "softdep=post: d"),
+			modinfo{softPre: []string{"crypto_crc32c", "a", "c"}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			got := parseModinfoStrings(tc.in)
-			if got.name != tc.want.name || got.vermagic != tc.want.vermagic || !slices.Equal(got.depends, tc.want.depends) {
+			if got.name != tc.want.name || got.vermagic != tc.want.vermagic || !slices.Equal(got.depends, tc.want.depends) ||
+				!slices.Equal(got.aliases, tc.want.aliases) || !slices.Equal(got.softPre, tc.want.softPre) {
 				t.Errorf("got %+v, want %+v", got, tc.want)
 			}
 		})

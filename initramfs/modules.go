@@ -25,15 +25,23 @@ var (
 )
 
 // DefaultModules returns the modules a cvminit boot loads on Debian's
-// kernel: virtio transport, disk, network and console; device-mapper with
-// crypt and verity; the crypto templates dm-crypt and ext4 request on demand
-// (no modprobe helper in the initramfs: ecb for xts(aes), crc32c_generic for
-// ext4's crc32c); ext4 and erofs; and sev-guest for /dev/sev-guest.
+// kernel: the root file systems ext4 and erofs (a build ships the one its
+// config names) and overlay; device-mapper with crypt and verity; virtio
+// transport, disk, network and console; sev-guest for /dev/sev-guest; and
+// the crypto templates dm-crypt and ext4 request on demand (no modprobe
+// helper in the initramfs: ecb for xts(aes), crc32c_generic for ext4's
+// crc32c).
+//
+// The order is the load order where dependencies leave a choice, and the
+// guest loads modules side by side, the earliest ready first: ext4 (by far
+// the largest module and the slowest to load) and the chains of
+// device-mapper and virtio modules come first, modules nothing depends on
+// last, to fill the gaps.
 func DefaultModules() []string {
 	return []string{
-		"virtio_pci", "virtio_blk", "virtio_net", "virtio_console",
-		"dm_mod", "dm_crypt", "dm_verity", "xts", "ecb", "crc32c_generic",
-		"ext4", "erofs", "overlay", "sev_guest",
+		"ext4", "erofs", "dm_mod", "dm_crypt", "dm_verity",
+		"virtio_pci", "virtio_blk", "virtio_net", "virtio_console", "sev_guest",
+		"overlay", "xts", "ecb", "crc32c_generic",
 	}
 }
 
@@ -42,7 +50,14 @@ type Module struct {
 	Name    string   // canonical name ('_' for '-'), e.g. "dm_crypt"
 	Path    string   // absolute path in the image, always ending in .ko
 	Depends []string // canonical names from its depends= entry
-	Data    []byte   // the uncompressed .ko file
+	// SoftPre names the modules of the closure that provide one of its soft
+	// pre-dependencies (softdep=pre:, matched against names and aliases):
+	// libcrc32c's init allocates "crc32c" and fails unless crc32c_generic
+	// is loaded first. Filled in by Resolve.
+	SoftPre []string
+	Data    []byte // the uncompressed .ko file
+
+	aliases, softPre []string // from .modinfo, normalised
 }
 
 // Closure is a resolved set of modules.
@@ -61,11 +76,15 @@ func (c Closure) Paths() []string {
 	return out
 }
 
-// Files returns c.Modules as image files for Spec.Modules.
+// Files returns c.Modules as image files for Spec.Modules, followed by
+// their modules.dep (see DepFile) when there are any.
 func (c Closure) Files() []File {
-	out := make([]File, len(c.Modules))
+	out := make([]File, len(c.Modules), len(c.Modules)+1)
 	for i, m := range c.Modules {
 		out[i] = File{Path: m.Path, Data: m.Data, Mode: 0o644}
+	}
+	if dep, ok := c.DepFile(); ok {
+		out = append(out, dep)
 	}
 	return out
 }
@@ -148,7 +167,9 @@ func readBuiltin(file string) (map[string]bool, error) {
 // Resolve returns the wanted modules and everything they depend on, in
 // dependency order. Names may use '-' or '_'. Built-in modules are skipped
 // and reported in Closure.Builtin. Soft dependencies (softdep=) are not
-// followed: they name aliases; list the providers explicitly instead.
+// followed: they name aliases; list the providers explicitly instead. A
+// provider that is in the closure is loaded before the modules that name
+// it as a soft pre-dependency (Module.SoftPre).
 func (t *ModuleTree) Resolve(wanted []string) (Closure, error) {
 	r := &resolver{tree: t, state: map[string]visitState{}}
 	c := Closure{Release: t.release}
@@ -163,6 +184,6 @@ func (t *ModuleTree) Resolve(wanted []string) (Closure, error) {
 			return Closure{}, err
 		}
 	}
-	c.Modules = r.out
+	c.Modules = orderSoft(r.out)
 	return c, nil
 }

@@ -103,8 +103,11 @@ func TestResolveModuleData(t *testing.T) {
 		t.Error("module data differs from the file")
 	}
 	fs := c.Files()
-	if len(fs) != 2 || fs[1].Path != m.Path || fs[1].Mode != 0o644 || !bytes.Equal(fs[1].Data, m.Data) {
+	if len(fs) != 3 || fs[1].Path != m.Path || fs[1].Mode != 0o644 || !bytes.Equal(fs[1].Data, m.Data) {
 		t.Errorf("Files() = %+v", fs)
+	}
+	if dep, _ := c.DepFile(); fs[2].Path != "/lib/modules/"+rel+"/modules.dep" || !bytes.Equal(fs[2].Data, dep.Data) {
+		t.Errorf("Files() ends with %s, want the modules.dep", fs[2].Path)
 	}
 }
 

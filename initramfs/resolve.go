@@ -5,6 +5,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -77,7 +78,7 @@ func (t *ModuleTree) load(name string) (Module, error) {
 		return Module{}, fmt.Errorf("%s: %w", rel, err)
 	}
 	imgPath := path.Join("/lib/modules", t.release, filepath.ToSlash(base)+".ko")
-	return Module{Name: name, Path: imgPath, Depends: mi.depends, Data: ko}, nil
+	return Module{Name: name, Path: imgPath, Depends: mi.depends, Data: ko, aliases: mi.aliases, softPre: mi.softPre}, nil
 }
 
 // check compares the module's own name= and vermagic= with what the tree
@@ -94,4 +95,74 @@ func (t *ModuleTree) check(mi modinfo, name string) error {
 		return fmt.Errorf("%w: vermagic %q, want release %s", ErrWrongKernel, f[0], t.release)
 	}
 	return nil
+}
+
+// orderSoft fills in SoftPre and reorders mods (in dependency order) so
+// that each module also follows the providers of its soft
+// pre-dependencies, keeping the order otherwise: a depth-first walk in the
+// given order along both kinds of edges. A soft edge that would close a
+// cycle with the edges before it is dropped.
+func orderSoft(mods []Module) []Module {
+	index := map[string]int{}
+	for i, m := range mods {
+		for _, a := range m.aliases {
+			index[a] = i
+		}
+	}
+	for i, m := range mods {
+		index[m.Name] = i // a module's own name wins over another's alias
+	}
+	needs := make([][]int, len(mods))
+	for i, m := range mods {
+		for _, d := range m.Depends {
+			if j, ok := index[d]; ok {
+				needs[i] = append(needs[i], j)
+			}
+		}
+	}
+	for i := range mods {
+		for _, s := range mods[i].softPre {
+			j, ok := index[s]
+			if !ok || j == i || slices.Contains(needs[i], j) || reaches(needs, j, i) {
+				continue
+			}
+			needs[i] = append(needs[i], j)
+			mods[i].SoftPre = append(mods[i].SoftPre, mods[j].Name)
+		}
+	}
+	out := make([]Module, 0, len(mods))
+	emitted := make([]bool, len(mods))
+	var emit func(i int)
+	emit = func(i int) {
+		emitted[i] = true // the edges have no cycle: marking first only guards repeats
+		for _, j := range needs[i] {
+			if !emitted[j] {
+				emit(j)
+			}
+		}
+		out = append(out, mods[i])
+	}
+	for i := range mods {
+		if !emitted[i] {
+			emit(i)
+		}
+	}
+	return out
+}
+
+// reaches reports whether to can be reached from from along needs.
+func reaches(needs [][]int, from, to int) bool {
+	seen := map[int]bool{}
+	var walk func(i int) bool
+	walk = func(i int) bool {
+		if i == to {
+			return true
+		}
+		if seen[i] {
+			return false
+		}
+		seen[i] = true
+		return slices.ContainsFunc(needs[i], walk)
+	}
+	return walk(from)
 }

@@ -18,11 +18,13 @@ import (
 
 const initramfsUsage = `usage: cvmctl initramfs build --config cvminit.yaml --init cvminit
          --modules-dir lib/modules/RELEASE --output initramfs.img
-         [--kernel-release RELEASE] [--module NAME]... [--debug [--debug-tools DIR]]
+         [--kernel-release RELEASE] [--module NAME]... [--compress zstd|xz|gzip]
+         [--debug [--debug-tools DIR]]
 
 Validates the operator config, resolves the kernel modules cvminit loads (the
-defaults plus --module, with their dependencies), writes the reproducible
-gzip-compressed cpio and prints "PATH size=BYTES sha256=HEX modules=N".
+defaults for the config's root file system plus --module, with their
+dependencies), writes the reproducible compressed cpio and prints
+"PATH size=BYTES sha256=HEX modules=N".
 A debug image (--debug) has its own digest; --debug-tools adds every regular
 file of DIR (static executables, e.g. make debug-tools) as /bin/NAME.
 
@@ -34,6 +36,7 @@ type initramfsArgs struct {
 	debugTools, luksUUID                      string
 	extra                                     []string
 	debug                                     bool
+	compress                                  initramfs.Compression
 }
 
 func newInitramfsFlags(a *initramfsArgs) *flag.FlagSet {
@@ -50,6 +53,12 @@ func newInitramfsFlags(a *initramfsArgs) *flag.FlagSet {
 		}
 		a.extra = append(a.extra, s)
 		return nil
+	})
+	a.compress = initramfs.DefaultCompression
+	fs.Func("compress", "compression the kernel unpacks: zstd (default), xz or gzip", func(s string) error {
+		c, err := initramfs.ParseCompression(s)
+		a.compress = c
+		return err
 	})
 	fs.BoolVar(&a.debug, "debug", false, "debug image: debug logging, serial shell after a failure (own digest)")
 	fs.StringVar(&a.debugTools, "debug-tools", "", "with --debug: directory of static tools to add as /bin/NAME")
@@ -126,7 +135,7 @@ func (a *initramfsArgs) run() (buildResult, error) {
 	if err != nil {
 		return buildResult{}, err
 	}
-	spec := initramfs.Spec{Init: initBin, Config: cfgJSON, Modules: closure.Files(), Extra: tools}
+	spec := initramfs.Spec{Init: initBin, Config: cfgJSON, Modules: closure.Files(), Extra: tools, Compression: a.compress}
 	res, err := writeImage(a.output, spec)
 	res.modules, res.builtin = len(closure.Modules), closure.Builtin
 	return res, err
@@ -153,18 +162,19 @@ func readConfig(file, luksUUID string) (*config.Config, error) {
 	return cfg, nil
 }
 
-// resolve computes the module closure: the defaults plus --module. The
-// emulated provider does not use /dev/sev-guest, and the sev-guest module
-// refuses to load (ENODEV) in a VM without SEV-SNP, so it is left out there.
+// resolve computes the module closure: the defaults plus --module, less
+// what the config cannot use. The emulated provider does not use
+// /dev/sev-guest, and the sev-guest module refuses to load (ENODEV) in a
+// VM without SEV-SNP, so it is left out there; of the root file systems
+// only disk.fstype's module is shipped.
 func (a *initramfsArgs) resolve(cfg *config.Config) (initramfs.Closure, error) {
 	tree, err := initramfs.OpenModuleTree(a.modulesDir, a.release)
 	if err != nil {
 		return initramfs.Closure{}, err
 	}
-	wanted := initramfs.DefaultModules()
-	if cfg.Attestation.Provider == "emulated" {
-		wanted = slices.DeleteFunc(wanted, func(m string) bool { return m == "sev_guest" })
-	}
+	unused := map[string]bool{"ext4": cfg.Disk.FSType != "ext4", "erofs": cfg.Disk.FSType != "erofs",
+		"sev_guest": cfg.Attestation.Provider == "emulated"}
+	wanted := slices.DeleteFunc(initramfs.DefaultModules(), func(m string) bool { return unused[m] })
 	return tree.Resolve(append(wanted, a.extra...))
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"compress/gzip"
 	"io"
 	"os"
 	"path/filepath"
@@ -10,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cvminit/cvminit/initramfs"
 	"github.com/cvminit/cvminit/initramfs/initramfstest"
 	"github.com/u-root/u-root/pkg/cpio"
 )
@@ -39,13 +39,15 @@ func toolsDir(t *testing.T, dir string, order []string, perm os.FileMode, mtime 
 	return d
 }
 
-// records reads every cpio record of the image: name -> mode and contents.
+// records reads every cpio record of the image, in any of the
+// compressions initramfs.NewReader reads: name -> mode and contents.
 func records(t *testing.T, img []byte) map[string]cpio.Record {
 	t.Helper()
-	zr, err := gzip.NewReader(bytes.NewReader(img))
+	zr, err := initramfs.NewReader(bytes.NewReader(img))
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer zr.Close()
 	raw, err := io.ReadAll(zr)
 	if err != nil {
 		t.Fatal(err)

@@ -55,6 +55,7 @@ func TestInitramfsErrors(t *testing.T) {
 		{"unknown flag", append(slices.Clone(good), "--bogus"), 2, "flag provided but not defined"},
 		{"extra argument", append(slices.Clone(good), "x"), 2, `unexpected argument "x"`},
 		{"empty --module", append(slices.Clone(good), "--module", " "), 2, "empty module name"},
+		{"unknown --compress", append(slices.Clone(good), "--compress", "lz4"), 2, `unknown initramfs compression "lz4"`},
 		{"missing --config", setFlag(good, "--config", ""), 2, "missing --config"},
 		{"missing --output", setFlag(good, "--output", ""), 2, "missing --output"},
 		{"config missing", setFlag(good, "--config", filepath.Join(dir, "nope.yaml")), 1, "reading config"},

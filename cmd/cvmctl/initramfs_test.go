@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"maps"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -55,15 +56,20 @@ func fakeModules() map[string][]byte {
 	}
 }
 
-// expectedOrder is the load order for the defaults without sev-guest, worked
-// out by hand from fakeModules: each module after its depends= entries.
-func expectedOrder(extra ...string) []string {
-	names := []string{
+// expectedOrder is the load order for the defaults of an ext4 root without
+// sev-guest, worked out by hand from fakeModules: the defaults in their
+// order, each module after its depends= entries, erofs left out. With
+// erofs true it is the order for an erofs root: erofs instead of ext4 and
+// the modules only ext4 needs.
+func expectedOrder(erofs bool, extra ...string) []string {
+	fs := []string{"fs/jbd2/jbd2", "fs/mbcache", "lib/crc16", "fs/ext4/ext4"}
+	if erofs {
+		fs = []string{"fs/erofs/erofs"}
+	}
+	names := append(fs, "drivers/md/dm-mod", "drivers/md/dm-crypt", "drivers/md/dm-verity",
 		"drivers/virtio/virtio", "drivers/virtio/virtio_ring", "drivers/virtio/virtio_pci",
 		"drivers/block/virtio_blk", "drivers/net/virtio_net", "drivers/char/virtio_console",
-		"drivers/md/dm-mod", "drivers/md/dm-crypt", "drivers/md/dm-verity", "crypto/xts", "crypto/ecb",
-		"crypto/crc32c_generic", "fs/jbd2/jbd2", "fs/mbcache", "lib/crc16", "fs/ext4/ext4", "fs/erofs/erofs", "fs/overlayfs/overlay",
-	}
+		"fs/overlayfs/overlay", "crypto/xts", "crypto/ecb", "crypto/crc32c_generic")
 	out := []string{}
 	for _, n := range append(names, extra...) {
 		out = append(out, "/lib/modules/"+fakeRelease+"/kernel/"+n+".ko")
@@ -143,8 +149,8 @@ func build(t *testing.T, args []string) []byte {
 	return img
 }
 
-// unpack reads the image back with the standard gzip reader and u-root's
-// cpio reader (records) and returns each file's contents by path.
+// unpack reads the image back with initramfs.NewReader and u-root's cpio
+// reader (records) and returns each file's contents by path.
 func unpack(t *testing.T, img []byte) map[string][]byte {
 	t.Helper()
 	files := map[string][]byte{}
@@ -172,24 +178,25 @@ func TestInitramfsBuildReproducible(t *testing.T) {
 
 func TestInitramfsBuildContents(t *testing.T) {
 	ca := testCAPEM(t)
+	erofsYAML := bytes.Replace(testYAML(ca, "emulated"), []byte("disk: {"), []byte("disk: {fstype: erofs, "), 1)
 	tests := []struct {
-		name     string
-		provider string
-		flags    []string
-		want     []string
-		debug    bool
+		name  string
+		yaml  []byte
+		flags []string
+		want  []string
+		debug bool
 	}{
-		{"emulated leaves out sev-guest", "emulated", nil, expectedOrder(), false},
-		{"sev-guest provider", "sev-guest", nil,
-			append(expectedOrder(), "/lib/modules/"+fakeRelease+"/kernel/drivers/virt/coco/sev-guest/sev-guest.ko"), false},
-		{"extra and builtin modules", "emulated", []string{"--module", "loop", "--module", "cbc"},
-			expectedOrder("drivers/block/loop"), false},
-		{"debug", "emulated", []string{"--debug"}, expectedOrder(), true},
+		{"emulated leaves out sev-guest", testYAML(ca, "emulated"), nil, expectedOrder(false), false},
+		{"sev-guest provider", testYAML(ca, "sev-guest"), nil, withSevGuest(expectedOrder(false)), false},
+		{"erofs root", erofsYAML, nil, expectedOrder(true), false},
+		{"extra and builtin modules", testYAML(ca, "emulated"), []string{"--module", "loop", "--module", "cbc"},
+			expectedOrder(false, "drivers/block/loop"), false},
+		{"debug", testYAML(ca, "emulated"), []string{"--debug"}, expectedOrder(false), true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			files := unpack(t, build(t, append(inputs(t, dir, testYAML(ca, tc.provider), 0o644, time.Now()), tc.flags...)))
+			files := unpack(t, build(t, append(inputs(t, dir, tc.yaml, 0o644, time.Now()), tc.flags...)))
 			cfg, err := config.Decode(files["/etc/cvminit/config.json"])
 			if err != nil {
 				t.Fatalf("config in image: %v", err)
@@ -203,6 +210,7 @@ func TestInitramfsBuildContents(t *testing.T) {
 					t.Errorf("%s: contents differ from %s", p, src)
 				}
 			}
+			checkModulesDep(t, files["/lib/modules/"+fakeRelease+"/modules.dep"], cfg.Modules)
 			if !bytes.Equal(files["/init"], initramfstest.Executable("")) {
 				t.Error("/init differs from --init")
 			}
@@ -211,6 +219,48 @@ func TestInitramfsBuildContents(t *testing.T) {
 					cfg.Debug, cfg.Boot.DebugShellAfterFailure, cfg.Log.Level, tc.debug)
 			}
 		})
+	}
+}
+
+// withSevGuest inserts sev-guest where DefaultModules has it: after the
+// virtio modules.
+func withSevGuest(order []string) []string {
+	i := slices.Index(order, "/lib/modules/"+fakeRelease+"/kernel/drivers/char/virtio_console.ko")
+	return slices.Insert(order, i+1, "/lib/modules/"+fakeRelease+"/kernel/drivers/virt/coco/sev-guest/sev-guest.ko")
+}
+
+// checkModulesDep: the image's modules.dep has one line per module of the
+// config, in its order (the format itself is tested in package initramfs).
+func checkModulesDep(t *testing.T, dep []byte, modules []string) {
+	t.Helper()
+	var got []string
+	for _, line := range strings.Split(strings.TrimSpace(string(dep)), "\n") {
+		mod, _, _ := strings.Cut(line, ":")
+		got = append(got, "/lib/modules/"+fakeRelease+"/"+mod)
+	}
+	if !slices.Equal(got, modules) {
+		t.Errorf("modules.dep lists %q, want the config's %q", got, modules)
+	}
+}
+
+// TestInitramfsBuildCompress: --compress picks the format (told by its
+// magic number), the default is zstd, and each image holds the same files.
+func TestInitramfsBuildCompress(t *testing.T) {
+	yaml := testYAML(testCAPEM(t), "emulated")
+	magic := map[string][]byte{"zstd": {0x28, 0xb5, 0x2f, 0xfd}, "xz": {0xfd, '7', 'z', 'X', 'Z', 0}, "gzip": {0x1f, 0x8b}}
+	def := build(t, inputs(t, t.TempDir(), yaml, 0o644, time.Unix(1e9, 0)))
+	if !bytes.HasPrefix(def, magic["zstd"]) {
+		t.Errorf("default image starts with % x, want zstd", def[:4])
+	}
+	want := unpack(t, def)
+	for name, m := range magic {
+		img := build(t, append(inputs(t, t.TempDir(), yaml, 0o644, time.Unix(1e9, 0)), "--compress", name))
+		if !bytes.HasPrefix(img, m) {
+			t.Errorf("--compress %s: image starts with % x", name, img[:6])
+		}
+		if got := unpack(t, img); !maps.EqualFunc(got, want, bytes.Equal) {
+			t.Errorf("--compress %s: files differ from the default image's", name)
+		}
 	}
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"compress/gzip"
 	"fmt"
 	"io"
 	"os"
@@ -18,7 +17,7 @@ const maxInitramfs = 1 << 30
 
 // initramfsFiles returns the bytes of /init and of the config
 // (initramfs.ConfigPath) in the initramfs image file: one newc cpio
-// archive, gzip-compressed (what cvmctl initramfs build writes) or not,
+// archive, compressed as cvmctl initramfs build writes it (zstd, xz, gzip) or not,
 // read with u-root's pkg/cpio. As when the kernel unpacks it, the last
 // record of a path wins; both must be non-empty regular files.
 func initramfsFiles(file string) (init, cfg []byte, err error) {
@@ -45,21 +44,19 @@ func initramfsFiles(file string) (init, cfg []byte, err error) {
 	return init, cfg, nil
 }
 
-// unpackedImage reads file and undoes its gzip compression, if any.
+// unpackedImage reads file and undoes its compression (any that cvmctl
+// initramfs build writes), if any.
 func unpackedImage(file string) ([]byte, error) {
 	f, err := os.Open(file)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	var magic [2]byte
-	n, _ := io.ReadFull(f, magic[:])
-	var r io.Reader = io.MultiReader(bytes.NewReader(magic[:n]), f)
-	if magic == [2]byte{0x1f, 0x8b} {
-		if r, err = gzip.NewReader(r); err != nil {
-			return nil, fmt.Errorf("%s: %w", file, err)
-		}
+	r, err := initramfs.NewReader(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
 	}
+	defer r.Close()
 	raw, err := io.ReadAll(io.LimitReader(r, maxInitramfs+1))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"compress/gzip"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/u-root/u-root/pkg/cpio"
 
+	"github.com/cvminit/cvminit/initramfs"
 	"github.com/cvminit/cvminit/initramfs/initramfstest"
 )
 
@@ -202,7 +202,7 @@ func gunzipped(t *testing.T, p string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(b))
+	zr, err := initramfs.NewReader(bytes.NewReader(b))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -90,7 +89,8 @@ func sameModules(l Layout, paths []string) (initramfs.Closure, error) {
 	return closure, nil
 }
 
-// ImageConfig reads the config baked into a gzip-compressed initramfs
+// ImageConfig reads the config baked into an initramfs (any compression
+// cvmctl initramfs build writes)
 // (initramfs.ConfigPath) and returns it with its module list.
 func ImageConfig(image string) ([]byte, []string, error) {
 	f, err := os.Open(image)
@@ -98,10 +98,11 @@ func ImageConfig(image string) ([]byte, []string, error) {
 		return nil, nil, err
 	}
 	defer f.Close()
-	zr, err := gzip.NewReader(f)
+	zr, err := initramfs.NewReader(f)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", image, err)
 	}
+	defer zr.Close()
 	raw, err := io.ReadAll(io.LimitReader(zr, maxImage))
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", image, err)

@@ -33,7 +33,7 @@ func BuildBinaries(ctx context.Context, t Tools, l Layout, out string) (Binaries
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return Binaries{}, err
 	}
-	args := append([]string{"build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w -buildid=",
+	args := append([]string{"build", "-trimpath", "-buildvcs=false", "-tags", "nethttpomithttp2", "-ldflags=-s -w -buildid=",
 		"-o", out + string(filepath.Separator)}, pkgs...)
 	if _, err := runGo(ctx, t.Go, l.Root, args...); err != nil {
 		return Binaries{}, err

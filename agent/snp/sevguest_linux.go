@@ -1,5 +1,11 @@
 //go:build linux
 
+// The sev-guest device: the ioctl itself, done as go-sev-guest's
+// client.LinuxDevice does it but without its throttle. go-sev-guest's client
+// package is not used (it imports google.golang.org/protobuf, about 3 MB in
+// PID 1's 4 MiB image; see sevguest.go); the request structs are its
+// client/linuxabi ones.
+
 package snp
 
 import (
@@ -7,10 +13,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/google/go-sev-guest/abi"
-	"github.com/google/go-sev-guest/client"
 	labi "github.com/google/go-sev-guest/client/linuxabi"
-	spb "github.com/google/go-sev-guest/proto/sevsnp"
 	"golang.org/x/sys/unix"
 )
 
@@ -25,20 +28,20 @@ func deviceReporter(path string) (ExtendedReporter, error) {
 }
 
 // ExtendedReport asks the driver for the certificate length, then for the
-// report and certificates (go-sev-guest client does both steps).
+// report and certificates (extendedReport does both steps).
 func (p devicePath) ExtendedReport(reportData [64]byte, vmpl uint32) ([]byte, []byte, error) {
 	d := &rawDevice{fd: -1}
 	if err := d.Open(string(p)); err != nil {
 		return nil, nil, err
 	}
 	defer d.Close()
-	return client.GetRawExtendedReportAtVmpl(d, reportData, int(vmpl))
+	return extendedReport(d, reportData, vmpl)
 }
 
-// rawDevice is client.Device without the library's self-throttle: go-sev-guest's
-// LinuxDevice sleeps 2 s between ioctls, and an extended report takes two,
-// which would add 2 s to every boot for one report. The ioctl itself is done
-// exactly as client.LinuxDevice does it.
+// rawDevice is the ioctlDevice on /dev/sev-guest. It does not throttle:
+// go-sev-guest's LinuxDevice sleeps 2 s between ioctls, and an extended
+// report takes two, which would add 2 s to every boot for one report. The
+// ioctl itself is done exactly as client.LinuxDevice does it.
 type rawDevice struct{ fd int }
 
 func (d *rawDevice) Open(path string) error {
@@ -77,5 +80,3 @@ func (d *rawDevice) Ioctl(command uintptr, req any) (uintptr, error) {
 	}
 	return result, nil
 }
-
-func (d *rawDevice) Product() *spb.SevProduct { return abi.SevProduct() }

@@ -12,9 +12,13 @@
 // requested VMPL, and its guest POLICY does not allow debugging (CheckOwn). The
 // report signature is not checked here: that is the key broker's job.
 //
-// The guest↔emulator wire format is documented in wire.go and written by hand
-// (no library speaks it); reports and certificate tables are produced by
-// go-sev-guest's client and go-configfs-tsm.
+// Two parts are written by hand. The guest↔emulator wire format (wire.go): no
+// library speaks it. The two-ioctl SNP_GET_EXT_REPORT sequence on
+// /dev/sev-guest (sevguest.go): go-sev-guest's client and abi packages would
+// do it, but they import google.golang.org/protobuf, about 3 MB of PID 1 in a
+// 4 MiB initramfs; the kernel ABI structs and ioctl numbers still come from
+// go-sev-guest's client/linuxabi. configfs-tsm reports come from
+// go-configfs-tsm.
 package snp
 
 import (

@@ -32,6 +32,9 @@ var (
 	ErrIntegrity = errors.New("dm-verity refused")
 	// ErrPanic: a step panicked.
 	ErrPanic = errors.New("step panicked")
+	// ErrModules: a kernel module failed to load (in the background, seen
+	// by the step that waits for it).
+	ErrModules = errors.New("kernel module not loaded")
 	// ErrNoDebugShell: a debug image has no shell to offer (it was built
 	// without --debug-tools).
 	ErrNoDebugShell = errors.New("no debug shell in the image")

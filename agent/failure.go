@@ -78,6 +78,7 @@ func classify(err error, fallback klog.Code) klog.Code {
 		code   klog.Code
 	}{
 		{ErrPanic, klog.CodeInternal},
+		{ErrModules, klog.CodeModulesFailed},
 		{ErrTPM, klog.CodeTPMFailed},
 		{snp.ErrDebugPolicy, klog.CodeAttestDebugPolicy},
 		{ErrAttestation, klog.CodeAttestUnavailable},

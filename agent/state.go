@@ -57,6 +57,9 @@ type State struct {
 	started time.Time
 	out     *finalLine
 	tpm     measurer
+	// lateModules reports once when the modules loading in the background
+	// (step modules) are loaded; nil when none do.
+	lateModules <-chan error
 
 	mu    sync.Mutex
 	key   *secret.Buffer

@@ -16,10 +16,14 @@ const (
 	diskPollMax   = 500 * time.Millisecond
 )
 
-// stepDisk waits until exactly one block device carries the configured LUKS
-// UUID. There is no udev in the initramfs: it scans /sys/class/block and
+// stepDisk waits for the modules loading in the background (the disk
+// driver, device-mapper, file systems), then until exactly one block device
+// carries the configured LUKS UUID. There is no udev in the initramfs: it scans /sys/class/block and
 // reads each device's first 4 KiB, polling with backoff until the deadline.
 func stepDisk(ctx context.Context, s *State) error {
+	if err := s.awaitModules(ctx); err != nil {
+		return err
+	}
 	want := s.Config.Disk.LUKSUUID
 	t0 := s.sys.Clock.Now()
 	pause := diskPollFirst

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
-	"runtime"
 	"slices"
 	"strings"
 )
@@ -30,6 +29,11 @@ var errNoDepFile = errors.New("no modules.dep")
 // the list is in dependency order. The first failure stops new loads; the
 // loads under way finish (finit_module cannot be interrupted) and the step
 // fails.
+//
+// Only the modules the network and the SNP report need (earlyModules and
+// what they depend on) load within the step; the others (disk, device
+// mapper, file systems) go on loading in the background while the guest
+// talks to the broker, and the disk step waits for them (awaitModules).
 func stepModules(ctx context.Context, s *State) error {
 	mods := s.Config.Modules
 	if len(mods) == 0 {
@@ -42,15 +46,22 @@ func stepModules(ctx context.Context, s *State) error {
 	case err != nil:
 		s.log.Warn("modules load one after the other", "reason", err)
 	}
-	plan := planModules(mods, deps)
-	return plan.run(ctx, max(1, runtime.NumCPU()), func(i int) error {
+	early, late := splitModules(planModules(mods, deps), deps != nil)
+	load := func(p string) error {
 		t0 := s.sys.Clock.Now()
-		if err := s.sys.Modules.Load(mods[i]); err != nil {
+		if err := s.sys.Modules.Load(p); err != nil {
 			return err
 		}
-		s.log.Debug("module loaded", "path", mods[i], "ms", s.sys.Clock.Now().Sub(t0).Milliseconds())
+		s.log.Debug("module loaded", "path", p, "ms", s.sys.Clock.Now().Sub(t0).Milliseconds())
 		return nil
-	})
+	}
+	if err := early.run(ctx, workers(), func(i int) error { return load(early.paths[i]) }); err != nil {
+		return err
+	}
+	if len(late.paths) > 0 {
+		s.lateModules = startLate(ctx, s, late, load)
+	}
+	return nil
 }
 
 // modulePlan is the module list with, for each entry, the positions of

@@ -117,7 +117,11 @@ func TestStepModules(t *testing.T) {
 	files := map[string][]byte{testModDir + "/modules.dep": []byte("kernel/a.ko:\nkernel/b.ko:\nkernel/c.ko: kernel/a.ko\n")}
 	var log bytes.Buffer
 	g := &gatedLoader{}
-	if err := stepModules(context.Background(), modState(mods, files, g, &log)); err != nil {
+	s := modState(mods, files, g, &log)
+	if err := stepModules(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.awaitModules(context.Background()); err != nil { // none is early: all in the background
 		t.Fatal(err)
 	}
 	if n := strings.Count(log.String(), "module loaded"); n != 3 || strings.Contains(log.String(), "one after the other") {

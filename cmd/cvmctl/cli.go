@@ -36,6 +36,27 @@ func parseFlags(fs *flag.FlagSet, args []string, usage string, stderr io.Writer)
 	return false, nil
 }
 
+// parseInterspersed is parseFlags for commands whose positional
+// arguments may come before, between or after the flags: it returns them
+// in order.
+func parseInterspersed(fs *flag.FlagSet, args []string, usage string, stderr io.Writer) (pos []string, done bool, err error) {
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				done, err = parseFlags(fs, []string{"-h"}, usage, stderr)
+				return nil, done, err
+			}
+			return nil, false, usageError{err.Error()}
+		}
+		if fs.NArg() == 0 {
+			return pos, false, nil
+		}
+		pos, args = append(pos, fs.Arg(0)), fs.Args()[1:]
+	}
+}
+
 // exitWith prints err as one line prefixed by name and returns the exit
 // status: 0 without an error, 2 for usage errors, 1 otherwise.
 func exitWith(stderr io.Writer, name string, err error) int {

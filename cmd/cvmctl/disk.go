@@ -92,21 +92,9 @@ func runDisk(args []string, stdout, stderr io.Writer) (code int) {
 
 // parse reads the flags, which may come before or after the one IMAGE.
 func (a *diskArgs) parse(args []string, usage string, stderr io.Writer) (done bool, err error) {
-	fs := newDiskFlags(a)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return parseFlags(fs, []string{"-h"}, usage, stderr)
-			}
-			return false, usagef("%v", err)
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos, args = append(pos, fs.Arg(0)), fs.Args()[1:]
+	pos, done, err := parseInterspersed(newDiskFlags(a), args, usage, stderr)
+	if done || err != nil {
+		return done, err
 	}
 	switch {
 	case len(pos) != 1:

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -60,24 +59,9 @@ func runTimeline(args []string, stdout, stderr io.Writer) int {
 // parse reads flags and the one LOG argument, which may come before,
 // between or after the flags.
 func (a *timelineArgs) parse(args []string, stderr io.Writer) (bool, error) {
-	fs := newTimelineFlags(a)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				fmt.Fprintln(stderr, timelineUsage)
-				fs.SetOutput(stderr)
-				fs.PrintDefaults()
-				return true, nil
-			}
-			return false, usageError{err.Error()}
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos, args = append(pos, fs.Arg(0)), fs.Args()[1:]
+	pos, done, err := parseInterspersed(newTimelineFlags(a), args, timelineUsage, stderr)
+	if done || err != nil {
+		return done, err
 	}
 	if len(pos) != 1 {
 		return false, usagef("want exactly one LOG argument, got %d (cvmctl timeline --help)", len(pos))

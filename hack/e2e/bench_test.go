@@ -80,7 +80,7 @@ func benchEnv(b *testing.B) *Env {
 	if testing.Short() && !inCI() {
 		b.Skip("e2e: QEMU boots skipped in -short mode")
 	}
-	shared.once.Do(func() { shared.env, shared.err = setupBenchEnv(b) })
+	shared.once.Do(func() { shared.env, shared.err = setupEnv(b) })
 	if errors.Is(shared.err, ErrUnavailable) && !inCI() {
 		b.Skipf("e2e: %v (with CI=true this is a failure)", shared.err)
 	}
@@ -88,28 +88,6 @@ func benchEnv(b *testing.B) *Env {
 		b.Fatalf("e2e: %v", shared.err)
 	}
 	return shared.env
-}
-
-// setupBenchEnv is setupEnv for a benchmark.
-func setupBenchEnv(b *testing.B) (*Env, error) {
-	work, err := os.MkdirTemp("", "cvminit-e2e-")
-	if err != nil {
-		return nil, err
-	}
-	shared.work = work
-	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
-	defer cancel()
-	opts := EnvOptions{Work: work, OVMF: os.Getenv("E2E_OVMF") != "", Cmdline: os.Getenv("E2E_CMDLINE")}
-	env, err := NewEnv(ctx, ".", opts)
-	if err != nil {
-		return nil, err
-	}
-	var total time.Duration
-	for _, st := range env.Stages {
-		total += st.Took
-	}
-	b.Logf("e2e setup: %v", total.Round(time.Millisecond))
-	return env, nil
 }
 
 // baselineImage builds hack/baseinit and its initramfs with the modules

@@ -25,7 +25,7 @@ help:
 	@echo "make demo    build, seal a demo disk, start the broker and SNP emulator, boot the confidential VM under QEMU"
 	@echo "make initramfs  build/initramfs.img from the committed demo config (reproducible)"
 	@echo "make debug-tools  u-root core tools for debug images (cvmctl initramfs build --debug --debug-tools)"
-	@echo "make bench   benchmarks (launch digest, broker handshakes vs raw verification, unseal, seal vs cryptsetup)"
+	@echo "make bench   benchmarks against baselines (boot vs a baseline init + docs/boot-timeline.svg, launch digest, handshakes, unseal, seal)"
 	@echo "make e2e     only the QEMU end-to-end boots (part of make test)"
 	@echo "make fuzz-short  a short fuzz pass: the LUKS2 header guard 10s, every target 300 inputs (part of make test)"
 	@echo "make fuzz    every fuzz target for FUZZTIME_ALL each (default 30s), memory bounded (FUZZ_MAX_RSS_MIB)"

@@ -7,7 +7,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"time"
 )
 
 // earlyModules are the modules, by canonical name, that steps before disk
@@ -82,7 +81,8 @@ func (p modulePlan) subset(in []bool, want bool) modulePlan {
 // startLate loads plan in the background, bounded by ctx's deadline but
 // not ended with the step, and reports the outcome once on the channel.
 func startLate(ctx context.Context, s *State, plan modulePlan, load func(string) error) <-chan error {
-	bg, cancel := context.WithoutCancel(ctx), context.CancelFunc(func() {})
+	bg := context.WithoutCancel(ctx)
+	cancel := func() {}
 	if d, ok := ctx.Deadline(); ok {
 		bg, cancel = context.WithDeadline(bg, d)
 	}
@@ -104,14 +104,14 @@ func (s *State) awaitModules(ctx context.Context) error {
 	if s.lateModules == nil {
 		return nil
 	}
-	t0 := time.Now()
+	t0 := s.sys.Clock.Now()
 	select {
 	case err := <-s.lateModules:
 		s.lateModules = nil
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrModules, err)
 		}
-		s.log.Debug("waited for background modules", "ms", time.Since(t0).Milliseconds())
+		s.log.Debug("waited for background modules", "ms", s.sys.Clock.Now().Sub(t0).Milliseconds())
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("%w: still loading: %w", ErrModules, ctx.Err())

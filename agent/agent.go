@@ -45,6 +45,10 @@ type Options struct {
 	ConfigPath string
 	// CmdlinePath is the kernel command line; "" means /proc/cmdline.
 	CmdlinePath string
+	// Environ is the environment PID 1 started with (os.Environ()): the
+	// kernel passes words of the command line it does not know on as
+	// variables. Any the Go runtime reads (GO*) fails the config step.
+	Environ []string
 	// NewRoot is where the root file system is mounted; "" means /newroot.
 	NewRoot string
 	// Deadline bounds the boot until the config is read (which then sets

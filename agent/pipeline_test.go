@@ -34,6 +34,8 @@ type harness struct {
 	exe []byte
 	// debugShell is Sys.DebugShell (nil: none).
 	debugShell func(context.Context) error
+	// environ is Options.Environ.
+	environ []string
 }
 
 var testKey = []byte("0123456789abcdef0123456789abcdef")
@@ -63,7 +65,7 @@ func newHarness(t *testing.T) *harness {
 	}
 	f.tpm = &fakeTPM{}
 	return &harness{t: t, f: f, cfg: cfg, kmsg: &syncBuffer{}, console: &syncBuffer{}, cmdline: "console=ttyS0 quiet",
-		exe: []byte("\x7fELF cvminit under test")}
+		exe: []byte("\x7fELF cvminit under test"), environ: []string{"HOME=/", "TERM=linux"}}
 }
 
 // run boots once and returns Run's error.
@@ -87,7 +89,8 @@ func (h *harness) run() error {
 	handler := klog.New(klog.Options{Kmsg: h.kmsg, Console: h.console, Level: &lv})
 	sys := h.f.sys()
 	sys.DebugShell = h.debugShell
-	return Run(context.Background(), Options{Sys: sys, Log: handler, Level: &lv, Deadline: 2 * time.Second})
+	return Run(context.Background(), Options{Sys: sys, Log: handler, Level: &lv, Deadline: 2 * time.Second,
+		Environ: h.environ})
 }
 
 // finals returns the status lines printed on the console.

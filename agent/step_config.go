@@ -4,13 +4,19 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/cvminit/cvminit/agent/config"
 )
 
 // stepConfig reads the measured config and the kernel command line. Only
-// the documented command-line keys have any effect (config.ParseCmdline).
+// the documented command-line keys have any effect (config.ParseCmdline);
+// a command line that set Go runtime variables is refused (goVariables).
 func stepConfig(_ context.Context, s *State) error {
+	if v := goVariables(s.opts.Environ); len(v) > 0 {
+		return fmt.Errorf("%w: the kernel command line sets %s, which change cvminit's Go runtime (GODEBUG can weaken TLS)",
+			config.ErrInvalid, strings.Join(v, ", "))
+	}
 	b, err := s.sys.Files.ReadFile(s.opts.ConfigPath)
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", s.opts.ConfigPath, err)
@@ -27,6 +33,18 @@ func stepConfig(_ context.Context, s *State) error {
 	}
 	logConfig(s.log, cfg)
 	return nil
+}
+
+// goVariables returns the names of the variables in environ that the Go
+// runtime or its libraries read: every name starting with GO.
+func goVariables(environ []string) []string {
+	var out []string
+	for _, kv := range environ {
+		if name, _, _ := strings.Cut(kv, "="); strings.HasPrefix(name, "GO") {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // readCmdline parses the kernel command line; problems are warnings, since

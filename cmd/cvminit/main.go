@@ -33,7 +33,7 @@ func main() {
 	// Libraries that use the standard logger (u-root) log at debug level.
 	log.SetFlags(0)
 	log.SetOutput(slog.NewLogLogger(h, slog.LevelDebug).Writer())
-	err := agent.Run(context.Background(), agent.Options{Sys: agent.LinuxSys(), Log: h, Level: &level})
+	err := agent.Run(context.Background(), agent.Options{Sys: agent.LinuxSys(), Log: h, Level: &level, Environ: os.Environ()})
 	// Reached only if even powering off failed. Exiting makes the kernel
 	// panic ("Attempted to kill init"), which halts or reboots per panic=.
 	slog.New(h).Error("cvminit: could not power off; exiting", "err", err)

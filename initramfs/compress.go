@@ -91,17 +91,22 @@ func newCompressor(c Compression, w io.Writer) (io.WriteCloser, error) {
 	return nil, fmt.Errorf("%w %q (want one of %s)", ErrUnknownCompression, c, compressionNames())
 }
 
-// Magic numbers at the start of each format: RFC 1952 §2.3.1 (gzip), the
+// magic is the first bytes of a format (c "" is an uncompressed archive).
+type magic struct {
+	c      Compression
+	prefix []byte
+}
+
+// magics are the magic numbers at the start of each format: RFC 1952 §2.3.1 (gzip), the
 // .xz file format §2.1.1.1 (header magic), RFC 8878 §3.1.1 (zstd frame),
 // and the newc cpio header's "070701" (cpio(5)).
-var magics = []struct {
-	c     Compression
-	magic []byte
-}{
-	{Gzip, []byte{0x1f, 0x8b}},
-	{XZ, []byte{0xfd, '7', 'z', 'X', 'Z', 0}},
-	{Zstd, []byte{0x28, 0xb5, 0x2f, 0xfd}},
-	{"", []byte("070701")},
+func magics() []magic {
+	return []magic{
+		{Gzip, []byte{0x1f, 0x8b}},
+		{XZ, []byte{0xfd, '7', 'z', 'X', 'Z', 0}},
+		{Zstd, []byte{0x28, 0xb5, 0x2f, 0xfd}},
+		{"", []byte("070701")},
+	}
 }
 
 // NewReader returns the uncompressed cpio archive of an image: one written
@@ -110,8 +115,8 @@ var magics = []struct {
 func NewReader(r io.Reader) (io.ReadCloser, error) {
 	br := bufio.NewReader(r)
 	head, _ := br.Peek(6) // shorter at EOF: then no magic matches
-	for _, m := range magics {
-		if bytes.HasPrefix(head, m.magic) {
+	for _, m := range magics() {
+		if bytes.HasPrefix(head, m.prefix) {
 			return decompressor(m.c, br)
 		}
 	}

@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -18,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cvminit/cvminit/agent"
 
 	"github.com/cvminit/cvminit/agent/kbs"
 )
@@ -177,7 +178,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.log[i] = x
 		p.mu.Unlock()
 	}()
-	if !pause(r.Context(), p.cfg.Delay) {
+	if err := (agent.SystemClock{}).Sleep(r.Context(), p.cfg.Delay); err != nil { // the guest gave up
 		return
 	}
 	fault := Forward
@@ -212,21 +213,6 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	answer(w, x.Status, x.RespHeader, x.RespBody)
-}
-
-// pause waits d or until ctx ends; it reports whether d elapsed.
-func pause(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return true
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // forward sends the request to the broker and returns its answer.

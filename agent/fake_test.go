@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -39,6 +40,8 @@ type fake struct {
 	reportErr error
 	debugBit  bool
 	keyErr    error
+	keyHook   func() // runs first in GetResource
+	listFails int    // List fails this many times first
 	key       []byte
 	keyBuf    *secret.Buffer // the raw payload buffer handed to the agent
 	keyBytes  []byte         // its backing array, to check the wipe
@@ -172,8 +175,13 @@ func (f *fake) Client(o kbs.Options) (KeyFetcher, error) {
 	return f, nil
 }
 
+func (f *fake) Preconnect() { f.record("broker preconnect") }
+
 func (f *fake) GetResource(ctx context.Context, r kbs.Reporter, path string) (*secret.Buffer, error) {
 	f.record("broker get %s", path)
+	if f.keyHook != nil {
+		f.keyHook()
+	}
 	rd := [64]byte{1, 2, 3}
 	report, _, err := r.GetEvidence(ctx, rd)
 	if err != nil {
@@ -196,6 +204,13 @@ func (f *fake) GetResource(ctx context.Context, r kbs.Reporter, path string) (*s
 
 func (f *fake) List() ([]string, error) {
 	f.record("list")
+	f.mu.Lock()
+	fail := f.listFails > 0
+	f.listFails--
+	f.mu.Unlock()
+	if fail {
+		return nil, errors.New("sysfs unreadable")
+	}
 	var names []string
 	for n := range f.disks {
 		names = append(names, n)

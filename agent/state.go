@@ -57,9 +57,16 @@ type State struct {
 	started time.Time
 	out     *finalLine
 	tpm     measurer
-	// lateModules reports once when the modules loading in the background
-	// (step modules) are loaded; nil when none do.
-	lateModules <-chan error
+	// broker is the key broker client, made once (brokerClient).
+	broker KeyFetcher
+	// lateModules is set per stage when the modules loading in the
+	// background (step modules) are loaded; nil when none do.
+	lateModules [numStages]*latch
+	// scout reports the root disk search the key step started; nil when
+	// none did or its result was taken (takeScout).
+	scout <-chan scoutResult
+	// rootRead is the root device's metadata the scout read, for unlock.
+	rootRead *rootRead
 
 	mu    sync.Mutex
 	key   *secret.Buffer

@@ -30,7 +30,8 @@ func configfsMount() Mount {
 // probe report with all-zero REPORT_DATA. The probe binds nothing (so it is
 // useless to anyone who captures it) but proves the provider works and
 // lets the guest refuse to go on if its own policy allows debugging
-// (SECURITY.md H7), before any broker is contacted.
+// (SECURITY.md H7) before any request goes to the broker (the network
+// step may have opened the TLS connection, which carries nothing yet).
 func stepAttest(ctx context.Context, s *State) error {
 	a := s.Config.Attestation
 	if a.Provider == snp.NameAuto || a.Provider == snp.NameConfigfs {

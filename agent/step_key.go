@@ -15,7 +15,8 @@ import (
 // MaxKeySize bounds the disk key (a LUKS passphrase) the broker may release.
 const MaxKeySize = disk.MaxPayloadKey
 
-// stepKey runs the KBS protocol with fresh evidence and keeps the released
+// stepKey starts looking for the root disk in the background
+// (startScout), runs the KBS protocol with fresh evidence and keeps the released
 // disk key, the identity of the disk it was sealed for and its dm-verity
 // description in State. A payload that disk.integrity and
 // disk.verity_root_hash refuse is ErrIntegrity (INTEGRITY_FAILED), its key
@@ -25,17 +26,11 @@ const MaxKeySize = disk.MaxPayloadKey
 // fallback to an unpinned key. The broker's TLS identity is the CA pinned in the
 // measured config; there is no fallback to system roots.
 func stepKey(ctx context.Context, s *State) error {
+	startScout(ctx, s)
 	b := s.Config.Broker
-	o := kbs.Options{URL: b.URL, AllowHTTP: b.InsecureHTTP, Attempts: b.Attempts, Logger: s.log}
-	if b.CAPEM != "" {
-		o.RootCAs = x509.NewCertPool()
-		if !o.RootCAs.AppendCertsFromPEM([]byte(b.CAPEM)) {
-			return fmt.Errorf("broker.ca_pem holds no certificate")
-		}
-	}
-	client, err := s.sys.Brokers.Client(o)
+	client, err := brokerClient(s)
 	if err != nil {
-		return fmt.Errorf("key broker client: %w", err)
+		return err
 	}
 	kctx, cancel := context.WithTimeout(ctx, b.Timeout.D())
 	defer cancel()
@@ -74,6 +69,27 @@ func checkIntegrity(s *State, v *disk.Verity) error {
 			"root_hash", v.RootHash)
 	}
 	return nil
+}
+
+// brokerClient returns the key broker client, making it on first use.
+func brokerClient(s *State) (KeyFetcher, error) {
+	if s.broker != nil {
+		return s.broker, nil
+	}
+	b := s.Config.Broker
+	o := kbs.Options{URL: b.URL, AllowHTTP: b.InsecureHTTP, Attempts: b.Attempts, Logger: s.log}
+	if b.CAPEM != "" {
+		o.RootCAs = x509.NewCertPool()
+		if !o.RootCAs.AppendCertsFromPEM([]byte(b.CAPEM)) {
+			return nil, fmt.Errorf("broker.ca_pem holds no certificate")
+		}
+	}
+	client, err := s.sys.Brokers.Client(o)
+	if err != nil {
+		return nil, fmt.Errorf("key broker client: %w", err)
+	}
+	s.broker = client
+	return client, nil
 }
 
 func keepKey(s *State, key *secret.Buffer) error {

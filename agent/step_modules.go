@@ -31,9 +31,11 @@ var errNoDepFile = errors.New("no modules.dep")
 // fails.
 //
 // Only the modules the network and the SNP report need (earlyModules and
-// what they depend on) load within the step; the others (disk, device
-// mapper, file systems) go on loading in the background while the guest
-// talks to the broker, and the disk step waits for them (awaitModules).
+// what they depend on) load within the step; the others go on loading in
+// the background while the guest talks to the broker: first the disk's
+// (driver, device mapper, ciphers), which the disk step waits for, then
+// the root file system's, which load while the disk is unlocked and the
+// mount step waits for (awaitModules).
 func stepModules(ctx context.Context, s *State) error {
 	mods := s.Config.Modules
 	if len(mods) == 0 {
@@ -46,7 +48,11 @@ func stepModules(ctx context.Context, s *State) error {
 	case err != nil:
 		s.log.Warn("modules load one after the other", "reason", err)
 	}
-	early, late := splitModules(planModules(mods, deps), deps != nil)
+	early, late := planModules(mods, deps), modulePlan{}
+	if deps != nil { // else every module waits for all before it: nothing can go to the background
+		early, late = splitModules(early, func(n string) bool { return slices.Contains(earlyModules(), n) })
+	}
+
 	load := func(p string) error {
 		t0 := s.sys.Clock.Now()
 		if err := s.sys.Modules.Load(p); err != nil {
@@ -59,7 +65,7 @@ func stepModules(ctx context.Context, s *State) error {
 		return err
 	}
 	if len(late.paths) > 0 {
-		s.lateModules = startLate(ctx, s, late, load)
+		s.lateModules = startLate(ctx, s, stageModules(late, s.Config.Disk.FSType), load)
 	}
 	return nil
 }

@@ -17,6 +17,27 @@ func earlyModules() []string {
 	return []string{"virtio_pci", "virtio_net", "virtio_console", "sev_guest", "tsm"}
 }
 
+// moduleStage is a part of the modules loading in the background, awaited
+// by the first step that needs it (awaitModules). Stages load in order.
+type moduleStage int
+
+const (
+	// stageDisk is the disk driver, device mapper and ciphers: everything
+	// but the file systems. The disk step awaits it.
+	stageDisk moduleStage = iota
+	// stageRoot is the root file system's module and overlay, with what
+	// only they need; it loads while the disk is unlocked and checked, and
+	// the mount step awaits it.
+	stageRoot
+	numStages
+)
+
+func (st moduleStage) String() string { return [...]string{"disk", "root"}[st] }
+
+// rootModules are the stageRoot modules, by canonical name, for a root of
+// file system fstype (its module has the file system's name).
+func rootModules(fstype string) []string { return []string{fstype, "overlay"} }
+
 // workers is how many modules load at a time: one per CPU.
 func workers() int { return max(1, runtime.NumCPU()) }
 
@@ -27,11 +48,10 @@ func moduleName(p string) string {
 	return strings.ReplaceAll(n, "-", "_")
 }
 
-// splitModules splits p into the early modules with everything they wait
-// for, and the rest, each a plan of its own: a late module's waits on early
-// modules are dropped, as those are loaded before it starts. Without known
-// dependencies (split false) everything is early.
-func splitModules(p modulePlan, split bool) (early, late modulePlan) {
+// splitModules splits p into the modules seed picks with everything they
+// wait for, and the rest, each a plan of its own: the rest's waits on the
+// picked modules are dropped, so it must start only once those are loaded.
+func splitModules(p modulePlan, seed func(name string) bool) (picked, rest modulePlan) {
 	in := make([]bool, len(p.paths))
 	var mark func(i int)
 	mark = func(i int) {
@@ -44,11 +64,23 @@ func splitModules(p modulePlan, split bool) (early, late modulePlan) {
 		}
 	}
 	for i, m := range p.paths {
-		if !split || slices.Contains(earlyModules(), moduleName(m)) {
+		if seed(moduleName(m)) {
 			mark(i)
 		}
 	}
 	return p.subset(in, true), p.subset(in, false)
+}
+
+// stageModules splits the background plan into its stages: the root file
+// system's modules (rootModules) with what they wait for, less what a disk
+// module waits for too, are stageRoot; everything else is stageDisk.
+func stageModules(late modulePlan, fstype string) [numStages]modulePlan {
+	root, _ := splitModules(late, func(n string) bool { return slices.Contains(rootModules(fstype), n) })
+	inRoot := func(n string) bool {
+		return slices.ContainsFunc(root.paths, func(p string) bool { return moduleName(p) == n })
+	}
+	disk, rest := splitModules(late, func(n string) bool { return !inRoot(n) })
+	return [numStages]modulePlan{stageDisk: disk, stageRoot: rest}
 }
 
 // subset is the plan of the entries whose in is want, renumbered; waits on
@@ -78,40 +110,62 @@ func (p modulePlan) subset(in []bool, want bool) modulePlan {
 	return out
 }
 
-// startLate loads plan in the background, bounded by ctx's deadline but
-// not ended with the step, and reports the outcome once on the channel.
-func startLate(ctx context.Context, s *State, plan modulePlan, load func(string) error) <-chan error {
-	bg := context.WithoutCancel(ctx)
-	cancel := func() {}
-	if d, ok := ctx.Deadline(); ok {
-		bg, cancel = context.WithDeadline(bg, d)
+// startLate loads the stages in the background, one after the other,
+// bounded by ctx's deadline but not ended with the step, and sets each
+// stage's latch; after a failure, every later stage reports that failure.
+// Each load runs at the lowest CPU priority (atLowPriority): the steps on
+// the critical path (network, attest, key, then unlock and verity) take
+// the CPUs first, and the modules fill the time those steps wait.
+func startLate(ctx context.Context, s *State, stages [numStages]modulePlan, load func(string) error) [numStages]*latch {
+	bg, cancel := detach(ctx)
+	var out [numStages]*latch
+	for i := range out {
+		out[i] = &latch{done: make(chan struct{})}
 	}
-	done := make(chan error, 1)
 	t0 := s.sys.Clock.Now()
 	go func() {
 		defer cancel()
-		err := plan.run(bg, workers(), func(i int) error { return load(plan.paths[i]) })
-		s.log.Debug("background modules loaded", "modules", len(plan.paths),
-			"ms", s.sys.Clock.Now().Sub(t0).Milliseconds(), "err", err)
-		done <- err
+		var err error
+		for i, plan := range stages {
+			if err == nil {
+				err = plan.run(bg, workers(), func(j int) error {
+					return atLowPriority(func() error { return load(plan.paths[j]) })
+				})
+				s.log.Debug("background modules loaded", "stage", moduleStage(i), "modules", len(plan.paths),
+					"ms", s.sys.Clock.Now().Sub(t0).Milliseconds(), "err", err)
+			}
+			out[i].set(err)
+		}
 	}()
-	return done
+	return out
 }
 
-// awaitModules waits until the modules loading in the background are
-// loaded; a failure is ErrModules (MODULES_FAILED).
-func (s *State) awaitModules(ctx context.Context) error {
-	if s.lateModules == nil {
+// latch is an outcome set once, which any number of waiters see.
+type latch struct {
+	done chan struct{}
+	err  error
+}
+
+func (l *latch) set(err error) {
+	l.err = err
+	close(l.done)
+}
+
+// awaitModules waits until the background stage st is loaded; a failure
+// is ErrModules (MODULES_FAILED), for every waiter. Without modules in the
+// background it returns at once.
+func (s *State) awaitModules(ctx context.Context, st moduleStage) error {
+	l := s.lateModules[st]
+	if l == nil {
 		return nil
 	}
 	t0 := s.sys.Clock.Now()
 	select {
-	case err := <-s.lateModules:
-		s.lateModules = nil
-		if err != nil {
-			return fmt.Errorf("%w: %w", ErrModules, err)
+	case <-l.done:
+		if l.err != nil {
+			return fmt.Errorf("%w: %w", ErrModules, l.err)
 		}
-		s.log.Debug("waited for background modules", "ms", s.sys.Clock.Now().Sub(t0).Milliseconds())
+		s.log.Debug("waited for background modules", "stage", st, "ms", s.sys.Clock.Now().Sub(t0).Milliseconds())
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("%w: still loading: %w", ErrModules, ctx.Err())

@@ -24,16 +24,16 @@ func TestModuleName(t *testing.T) {
 	}
 }
 
-// TestSplitModules: the early plan holds the early modules and everything
-// they wait for, in list order; the late plan the rest, renumbered, its
-// waits on early modules dropped.
+// TestSplitModules: the picked plan holds the seeds and everything they
+// wait for, in list order; the rest the others, renumbered, their waits on
+// picked modules dropped.
 func TestSplitModules(t *testing.T) {
 	paths := []string{"/m/virtio.ko", "/m/dm-mod.ko", "/m/virtio_pci.ko", "/m/dm-crypt.ko", "/m/virtio_blk.ko", "/m/virtio_net.ko"}
 	deps := map[string][]string{
 		"/m/virtio.ko": {}, "/m/dm-mod.ko": {}, "/m/virtio_pci.ko": {"/m/virtio.ko"},
 		"/m/dm-crypt.ko": {"/m/dm-mod.ko"}, "/m/virtio_blk.ko": {"/m/virtio.ko"}, "/m/virtio_net.ko": {"/m/virtio.ko"},
 	}
-	early, late := splitModules(planModules(paths, deps), true)
+	early, late := splitModules(planModules(paths, deps), func(n string) bool { return slices.Contains(earlyModules(), n) })
 	if want := []string{"/m/virtio.ko", "/m/virtio_pci.ko", "/m/virtio_net.ko"}; !slices.Equal(early.paths, want) {
 		t.Errorf("early = %v, want %v", early.paths, want)
 	}
@@ -46,9 +46,49 @@ func TestSplitModules(t *testing.T) {
 	if want := [][]int{nil, {0}, nil}; !slices.EqualFunc(late.waits, want, slices.Equal) {
 		t.Errorf("late waits = %v, want %v (virtio_blk's wait on virtio is early)", late.waits, want)
 	}
-	all, none := splitModules(planModules(paths, nil), false)
-	if len(all.paths) != len(paths) || len(none.paths) != 0 {
-		t.Errorf("without dependencies: early %v, late %v; want everything early", all.paths, none.paths)
+}
+
+// TestModuleStages: after the early modules, the disk's load in the first
+// background stage, the root file system's and overlay's (with what only
+// they need) in the second; the disk step's wait returns while the second
+// stage is still loading, and a failure there reaches the mount step's
+// wait as MODULES_FAILED.
+func TestModuleStages(t *testing.T) {
+	mods := []string{mp("k/virtio.ko"), mp("k/virtio_pci.ko"), mp("k/crc16.ko"), mp("k/mbcache.ko"),
+		mp("k/virtio_blk.ko"), mp("k/dm-mod.ko"), mp("k/dm-crypt.ko"), mp("k/ext4.ko"), mp("k/overlay.ko")}
+	dep := "k/virtio.ko:\nk/virtio_pci.ko: k/virtio.ko\nk/crc16.ko:\nk/mbcache.ko:\nk/virtio_blk.ko: k/virtio.ko\n" +
+		"k/dm-mod.ko:\nk/dm-crypt.ko: k/dm-mod.ko k/crc16.ko\nk/ext4.ko: k/crc16.ko k/mbcache.ko\nk/overlay.ko:\n"
+	ext4 := make(chan struct{})
+	g := &gatedLoader{gate: map[string]chan struct{}{mods[7]: ext4}, fail: map[string]error{mods[7]: errors.New("ENOEXEC")}}
+	var log bytes.Buffer
+	s := modState(mods, map[string][]byte{testModDir + "/modules.dep": []byte(dep)}, g, &log)
+	s.Config.Disk.FSType = "ext4"
+	if err := stepModules(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.awaitModules(context.Background(), stageDisk); err != nil {
+		t.Fatalf("disk stage: %v", err)
+	}
+	ev := g.log()
+	lastDisk := 0
+	for _, m := range []string{mods[2], mods[4], mods[5], mods[6]} { // crc16 is also dm-crypt's: disk stage
+		lastDisk = max(lastDisk, slices.Index(ev, "end "+m))
+		if !slices.Contains(ev, "end "+m) {
+			t.Errorf("after the disk stage: %v; want %s loaded", ev, m)
+		}
+	}
+	for _, m := range []string{mods[3], mods[7], mods[8]} {
+		if i := slices.Index(ev, "start "+m); i >= 0 && i < lastDisk {
+			t.Errorf("loads: %v; want %s (root stage) started only after the disk stage", ev, m)
+		}
+	}
+	if slices.Contains(ev, "end "+mods[7]) {
+		t.Errorf("after the disk stage: %v; want ext4 still loading", ev)
+	}
+	close(ext4)
+	err := s.awaitModules(context.Background(), stageRoot)
+	if !errors.Is(err, ErrModules) || !strings.Contains(err.Error(), "ENOEXEC") {
+		t.Fatalf("root stage = %v, want ErrModules with ext4's error", err)
 	}
 }
 
@@ -69,14 +109,17 @@ func TestLateModuleFailure(t *testing.T) {
 		t.Errorf("after the step: %v; want virtio_pci loaded, dm-mod still loading", ev)
 	}
 	close(gate)
-	err := s.awaitModules(context.Background())
+	err := s.awaitModules(context.Background(), stageDisk)
 	if !errors.Is(err, ErrModules) || !strings.Contains(err.Error(), "ENOEXEC") {
 		t.Fatalf("awaitModules = %v, want ErrModules with the load error", err)
 	}
 	if c := classify(err, klog.CodeDiskNotFound); c != klog.CodeModulesFailed {
 		t.Errorf("classified %s, want %s", c, klog.CodeModulesFailed)
 	}
-	if err := s.awaitModules(context.Background()); err != nil {
-		t.Errorf("second wait = %v, want nil (reported once)", err)
+	if err := s.awaitModules(context.Background(), stageDisk); !errors.Is(err, ErrModules) {
+		t.Errorf("second wait = %v, want ErrModules again (every waiter sees it)", err)
+	}
+	if err := s.awaitModules(context.Background(), stageRoot); !errors.Is(err, ErrModules) {
+		t.Errorf("root stage after a failed disk stage = %v, want ErrModules", err)
 	}
 }

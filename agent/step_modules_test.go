@@ -121,8 +121,10 @@ func TestStepModules(t *testing.T) {
 	if err := stepModules(context.Background(), s); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.awaitModules(context.Background()); err != nil { // none is early: all in the background
-		t.Fatal(err)
+	for st := range numStages { // none is early: all in the background
+		if err := s.awaitModules(context.Background(), st); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if n := strings.Count(log.String(), "module loaded"); n != 3 || strings.Contains(log.String(), "one after the other") {
 		t.Errorf("log:\n%s\nwant 3 loads with modules.dep used", log.String())

@@ -7,12 +7,16 @@ import (
 	"strings"
 )
 
-// stepMount mounts the root file system on the new root: from the
+// stepMount waits for the root file system's modules loading in the
+// background, then mounts the root file system on the new root: from the
 // dm-verity device when there is one, always read-only then (ext4 with
 // "noload": nothing may replay a journal into a device that cannot be
 // written). A root that cannot be written (dm-verity or erofs) then gets
 // its writable places in memory (writablePlaces).
-func stepMount(_ context.Context, s *State) error {
+func stepMount(ctx context.Context, s *State) error {
+	if err := s.awaitModules(ctx, stageRoot); err != nil {
+		return err
+	}
 	d := s.Config.Disk
 	src := s.rootSource()
 	flags, data := mountOptions(d.Options)

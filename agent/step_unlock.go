@@ -3,31 +3,22 @@ package agent
 import (
 	"context"
 	"fmt"
-	"strings"
 
-	"github.com/cvminit/cvminit/agent/disk"
 	"github.com/cvminit/cvminit/agent/tpm"
 )
 
-// stepUnlock reads the root disk's LUKS2 metadata region once, checks it
-// (disk.ReadMetadata: the header guard), refuses it unless its UUID and
+// stepUnlock reads the root disk's LUKS2 metadata region once (or takes
+// the copy the key step's scout read), checks it (disk.ReadMetadata: the
+// header guard), refuses it unless its UUID and
 // header identity are the ones released with the key (disk.ErrIdentityMismatch,
 // checked before the key is used), and hands that checked copy with the key
 // to the Unlocker. The identity is then measured into the TPM (PCR 15).
 func stepUnlock(ctx context.Context, s *State) error {
-	name := strings.TrimPrefix(s.RootDevice, "/dev/")
-	uuid := s.Config.Disk.LUKSUUID
-	if uuid == "" {
-		return fmt.Errorf("%w: no LUKS UUID configured", ErrHeaderRejected)
+	root := s.rootMetadata()
+	if root.err != nil {
+		return root.err
 	}
-	size, err := s.sys.Blocks.Size(name)
-	if err != nil {
-		return fmt.Errorf("size of %s: %w", s.RootDevice, err)
-	}
-	meta, err := disk.ReadMetadata(blockReader{s.sys.Blocks, name}, size, uuid)
-	if err != nil {
-		return fmt.Errorf("%s: %w", s.RootDevice, err)
-	}
+	meta, size := root.meta, root.size
 	if err := meta.Match(s.DiskUUID, s.DiskIdentity); err != nil {
 		return fmt.Errorf("%s: %w", s.RootDevice, err)
 	}

@@ -114,6 +114,9 @@ type Attesters interface {
 
 // KeyFetcher fetches a resource from the key broker (*kbs.Client).
 type KeyFetcher interface {
+	// Preconnect starts opening the connection the first request will
+	// use, in the background; nothing is sent on it before a request is.
+	Preconnect()
 	GetResource(ctx context.Context, r kbs.Reporter, path string) (*secret.Buffer, error)
 }
 

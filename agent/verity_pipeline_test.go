@@ -141,9 +141,9 @@ func TestVerityFailures(t *testing.T) {
 		hint      string // in the FAIL line's hint
 	}{
 		{"payload without verity", "key", klog.CodeIntegrityFailed,
-			func(h *harness) { h.f.verity = nil }, []string{"list", "unlock"}, "describes no dm-verity tree"},
+			func(h *harness) { h.f.verity = nil }, []string{"unlock"}, "describes no dm-verity tree"},
 		{"pinned root hash differs", "key", klog.CodeIntegrityFailed,
-			func(h *harness) { h.cfg.Disk.VerityRootHash = strings.Repeat("0", 64) }, []string{"list", "unlock"},
+			func(h *harness) { h.cfg.Disk.VerityRootHash = strings.Repeat("0", 64) }, []string{"unlock"},
 			"is not disk.verity_root_hash"},
 		{"volume too small", "verity", klog.CodeIntegrityFailed,
 			func(h *harness) { h.f.volSize = (2048+17)*4096 - 512 }, []string{"verity create", "mount ext4"},

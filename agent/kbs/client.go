@@ -2,7 +2,6 @@ package kbs
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -71,6 +70,7 @@ type Client struct {
 	backoff    time.Duration
 	maxBackoff time.Duration
 	log        *slog.Logger
+	dialer     *dialer // nil with Options.HTTPClient or plain http
 }
 
 // NewClient checks o and builds a Client.
@@ -92,7 +92,10 @@ func NewClient(o Options) (*Client, error) {
 		attempts: o.Attempts, backoff: o.Backoff, maxBackoff: o.MaxBackoff, log: o.Logger,
 	}
 	if c.http == nil {
-		c.http = pinnedHTTPClient(o.RootCAs)
+		if u.Scheme == "https" {
+			c.dialer = newDialer(o.RootCAs, hostPort(u))
+		}
+		c.http = pinnedHTTPClient(c.dialer)
 	}
 	if c.attempts <= 0 {
 		c.attempts = 5
@@ -109,21 +112,47 @@ func NewClient(o Options) (*Client, error) {
 	return c, nil
 }
 
-// pinnedHTTPClient trusts only roots, ignores proxy settings from the
-// environment and refuses redirects.
-func pinnedHTTPClient(roots *x509.CertPool) *http.Client {
+// pinnedHTTPClient connects through d (TLS verified against the pinned
+// roots; plain TCP when d is nil, for http), ignores proxy settings from
+// the environment and refuses redirects.
+func pinnedHTTPClient(d *dialer) *http.Client {
+	t := &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: dialTimeout}).DialContext,
+		ResponseHeaderTimeout: 20 * time.Second,
+		MaxIdleConns:          2,
+		IdleConnTimeout:       30 * time.Second,
+	}
+	if d != nil {
+		t.DialTLSContext = d.dialTLS
+	}
 	return &http.Client{
-		Transport: &http.Transport{
-			TLSClientConfig:       &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
-			DialContext:           (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
-			TLSHandshakeTimeout:   10 * time.Second,
-			ResponseHeaderTimeout: 20 * time.Second,
-			MaxIdleConns:          2,
-			IdleConnTimeout:       30 * time.Second,
-		},
+		Transport: t,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return fmt.Errorf("%w: redirect refused", ErrProtocol)
 		},
+	}
+}
+
+// hostPort is u's host:port, the port defaulting to 443 as the HTTP
+// transport's does.
+func hostPort(u *url.URL) string {
+	if u.Port() != "" {
+		return u.Host
+	}
+	return net.JoinHostPort(u.Hostname(), "443")
+}
+
+// Preconnect starts opening, in the background, the TLS connection the
+// first request will use, so that the TCP and TLS handshakes (and the
+// check of the broker's certificate against the pinned roots) overlap with
+// what the caller does before it calls GetResource. Nothing is sent on the
+// connection before a request is. The attempt is bounded by the dial and
+// handshake timeouts; if it fails, the first request dials again and
+// reports that attempt's error. It does nothing after the first request,
+// with Options.HTTPClient, or for plain http.
+func (c *Client) Preconnect() {
+	if c.dialer != nil {
+		c.dialer.preconnect()
 	}
 }
 

@@ -25,8 +25,16 @@ var diskKey = []byte("CANARY-DISK-KEY-0123456789abcdef")
 // newTestClient starts a TLS fake broker and a client pinned to its CA.
 func newTestClient(t *testing.T, b *fakeBroker, logs *bytes.Buffer) (*Client, *httptest.Server) {
 	t.Helper()
+	return newTestClientWith(t, b, logs, func(*httptest.Server) {})
+}
+
+// newTestClientWith is newTestClient with setup run on the server before
+// it starts.
+func newTestClientWith(t *testing.T, b *fakeBroker, logs *bytes.Buffer, setup func(*httptest.Server)) (*Client, *httptest.Server) {
+	t.Helper()
 	srv := httptest.NewUnstartedServer(b)
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // handshake failures are expected
+	setup(srv)
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	pool := x509.NewCertPool()

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cvminit/cvminit/agent/klog"
 )
@@ -121,5 +124,42 @@ func TestLateModuleFailure(t *testing.T) {
 	}
 	if err := s.awaitModules(context.Background(), stageRoot); !errors.Is(err, ErrModules) {
 		t.Errorf("root stage after a failed disk stage = %v, want ErrModules", err)
+	}
+}
+
+// TestBackgroundLeavesACPU: independent modules loading in the background
+// never take every CPU: one load at a time fewer than there are CPUs (at
+// least one).
+func TestBackgroundLeavesACPU(t *testing.T) {
+	gate := make(chan struct{})
+	g := &gatedLoader{gate: map[string]chan struct{}{}, started: make(chan string, 16)}
+	var mods []string
+	var dep strings.Builder
+	for i := range 8 {
+		m := mp(fmt.Sprintf("k/m%d.ko", i))
+		mods, g.gate[m] = append(mods, m), gate
+		fmt.Fprintf(&dep, "k/m%d.ko:\n", i)
+	}
+	var log bytes.Buffer
+	s := modState(mods, map[string][]byte{testModDir + "/modules.dep": []byte(dep.String())}, g, &log)
+	if err := stepModules(context.Background(), s); err != nil { // all in the background
+		t.Fatal(err)
+	}
+	started := 0
+	for timeout := time.After(300 * time.Millisecond); ; {
+		select {
+		case <-g.started:
+			started++
+			continue
+		case <-timeout:
+		}
+		break
+	}
+	close(gate)
+	if want := max(1, runtime.NumCPU()-1); started != want {
+		t.Errorf("%d background loads at once, want %d (CPUs: %d)", started, want, runtime.NumCPU())
+	}
+	if err := s.awaitModules(context.Background(), stageDisk); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -21,8 +21,9 @@ import (
 
 // Environment variables BenchmarkBoot reads.
 const (
-	// envBoots is how many times each init boots (default 5: with 3 the
-	// median ratio moved by ±0.1 between runs on a shared 2-core machine).
+	// envBoots is how many times each init boots (default 9: with 5 the
+	// median ratio still moved by ±0.07 between runs on a shared 2-core
+	// machine, with 3 by ±0.1).
 	envBoots = "BENCH_BOOTS"
 	// envTimeline, when set, is where the SVG of the median boots goes
 	// (cvminit above the baseline; a relative path is taken from the
@@ -120,7 +121,7 @@ func benchBoots(b *testing.B) int {
 	b.Helper()
 	s := os.Getenv(envBoots)
 	if s == "" {
-		return 5
+		return 9
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 1 || n > 50 {

@@ -28,7 +28,7 @@
 //	E2E_CMDLINE=…  another kernel command line, e.g. adding cvminit.log=debug
 //
 // BenchmarkBoot (make bench) compares cvminit's boot with the baseline PID 1
-// of hack/baseinit and reads BENCH_BOOTS (boots of each, default 5),
+// of hack/baseinit and reads BENCH_BOOTS (boots of each, default 9),
 // BENCH_TIMELINE (write the SVG of the median boots there) and BENCH_LOGDIR
 // (keep the median boots' serial logs there).
 //

@@ -16,23 +16,26 @@ const (
 	diskPollMax   = 500 * time.Millisecond
 )
 
-// stepDisk takes the disk the key step's scout found (startScout), if it
-// found one; else it waits for the disk's modules loading in the background
-// (the disk driver, device-mapper, ciphers), then until exactly one block device
-// carries the configured LUKS UUID. There is no udev in the initramfs: it scans /sys/class/block and
-// reads each device's first 4 KiB, polling with backoff until the deadline.
+// stepDisk waits for the disk's modules loading in the background (the
+// disk driver, device-mapper, ciphers) and takes the disk the key step's
+// scout found (startScout); if it found none, it waits until exactly one
+// block device carries the configured LUKS UUID. There is no udev in the
+// initramfs: it scans /sys/class/block and reads each device's first 4 KiB,
+// polling with backoff until the deadline.
 func stepDisk(ctx context.Context, s *State) error {
 	if err := s.awaitModules(ctx, stageDisk); err != nil {
 		return err
 	}
 	want := s.Config.Disk.LUKSUUID
-	if r, ok := s.takeScout(ctx); ok && (r.findErr == nil || errors.Is(r.findErr, ErrRootAmbiguous)) {
-		if r.findErr != nil {
+	if r, ok := s.takeScout(ctx); ok {
+		switch {
+		case r.findErr == nil:
+			s.RootDevice, s.rootRead = "/dev/"+r.read.name, &r.read
+			s.log.Info("root disk found", "dev", s.RootDevice, "luks_uuid", want)
+			return nil
+		case errors.Is(r.findErr, ErrRootAmbiguous):
 			return r.findErr
 		}
-		s.RootDevice, s.rootRead = "/dev/"+r.read.name, &r.read
-		s.log.Info("root disk found", "dev", s.RootDevice, "luks_uuid", want)
-		return nil
 	}
 	t0 := s.sys.Clock.Now()
 	pause := diskPollFirst

@@ -15,16 +15,16 @@ import (
 // MaxKeySize bounds the disk key (a LUKS passphrase) the broker may release.
 const MaxKeySize = disk.MaxPayloadKey
 
-// stepKey starts looking for the root disk in the background
-// (startScout), runs the KBS protocol with fresh evidence and keeps the released
-// disk key, the identity of the disk it was sealed for and its dm-verity
+// stepKey starts looking for the root disk in the background (startScout),
+// runs the KBS protocol with fresh evidence and keeps the released disk
+// key, the identity of the disk it was sealed for and its dm-verity
 // description in State. A payload that disk.integrity and
 // disk.verity_root_hash refuse is ErrIntegrity (INTEGRITY_FAILED), its key
-// wiped before any disk is touched. The
-// released secret must be a disk.Payload; anything else (a raw key
-// included) is refused as ErrKeyInvalid (BROKER_PROTOCOL): there is no
-// fallback to an unpinned key. The broker's TLS identity is the CA pinned in the
-// measured config; there is no fallback to system roots.
+// wiped before it is used on any disk. The released secret must be a
+// disk.Payload; anything else (a raw key included) is refused as
+// ErrKeyInvalid (BROKER_PROTOCOL): there is no fallback to an unpinned
+// key. The broker's TLS identity is the CA pinned in the measured config;
+// there is no fallback to system roots.
 func stepKey(ctx context.Context, s *State) error {
 	startScout(ctx, s)
 	b := s.Config.Broker

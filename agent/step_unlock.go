@@ -7,12 +7,12 @@ import (
 	"github.com/cvminit/cvminit/agent/tpm"
 )
 
-// stepUnlock reads the root disk's LUKS2 metadata region once (or takes
-// the copy the key step's scout read), checks it (disk.ReadMetadata: the
-// header guard), refuses it unless its UUID and
-// header identity are the ones released with the key (disk.ErrIdentityMismatch,
-// checked before the key is used), and hands that checked copy with the key
-// to the Unlocker. The identity is then measured into the TPM (PCR 15).
+// stepUnlock takes the root disk's LUKS2 metadata region as read once and
+// checked (disk.ReadMetadata: the header guard; by the key step's scout or
+// now), refuses it unless its UUID and header identity are the ones
+// released with the key (disk.ErrIdentityMismatch, checked before the key
+// is used), and hands that checked copy with the key to the Unlocker. The
+// identity is then measured into the TPM (PCR 15).
 func stepUnlock(ctx context.Context, s *State) error {
 	root := s.rootMetadata()
 	if root.err != nil {

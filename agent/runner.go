@@ -137,3 +137,13 @@ func deadlineHit(err error) bool {
 	var se *stepError
 	return errors.As(err, &se) && se.deadlineHit
 }
+
+// detach returns a context that ctx's end does not cancel but that keeps
+// its deadline, for background work that outlives a step.
+func detach(ctx context.Context) (context.Context, context.CancelFunc) {
+	bg := context.WithoutCancel(ctx)
+	if d, ok := ctx.Deadline(); ok {
+		return context.WithDeadline(bg, d)
+	}
+	return bg, func() {}
+}

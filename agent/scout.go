@@ -92,13 +92,3 @@ func (s *State) rootMetadata() rootRead {
 	}
 	return readRoot(s, name)
 }
-
-// detach returns a context that ctx's end does not cancel but that keeps
-// its deadline, for background work that outlives a step.
-func detach(ctx context.Context) (context.Context, context.CancelFunc) {
-	bg := context.WithoutCancel(ctx)
-	if d, ok := ctx.Deadline(); ok {
-		return context.WithDeadline(bg, d)
-	}
-	return bg, func() {}
-}

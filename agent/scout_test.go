@@ -19,21 +19,37 @@ func (f *fake) countCalls(c string) int {
 	return n
 }
 
-// TestScoutSearchesWhileKeyIsFetched: the root disk is looked for while
-// the broker exchange is under way (the fake broker answers only once the
-// search happened), and the disk step takes that result instead of
-// searching again.
-func TestScoutSearchesWhileKeyIsFetched(t *testing.T) {
-	h := newHarness(t)
-	searched := awaitSearch(h)
-	if err := h.run(); err != nil {
-		t.Fatal(err)
-	}
-	if !*searched {
-		t.Error("no disk search while the key was fetched")
-	}
-	if n := h.f.countCalls("list"); n != 1 {
-		t.Errorf("disk searched %d times, want once (the disk step takes the scout's result)", n)
+// TestScout: the root disk is looked for while the broker exchange is
+// under way (the fake broker answers only once the search happened). The
+// disk step takes that result instead of searching again; when the
+// background search fails, the disk step searches itself and the boot
+// goes on.
+func TestScout(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		listFails int
+		searches  int
+	}{
+		{"found", 0, 1},   // the disk step takes the scout's result
+		{"nothing", 1, 2}, // scout, then the disk step
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.f.listFails = tt.listFails
+			searched := awaitSearch(h)
+			if err := h.run(); err != nil {
+				t.Fatal(err)
+			}
+			if !*searched {
+				t.Error("no disk search while the key was fetched")
+			}
+			if n := h.f.countCalls("list"); n != tt.searches {
+				t.Errorf("disk searched %d times, want %d", n, tt.searches)
+			}
+			if !slices.Contains(h.f.hardwareCalls(), "switchroot /newroot /sbin/init") {
+				t.Error("did not switch root")
+			}
+		})
 	}
 }
 
@@ -49,24 +65,4 @@ func awaitSearch(h *harness) *bool {
 		}
 	}
 	return searched
-}
-
-// TestScoutFindsNothing: when the background search fails, the disk step
-// searches itself and the boot goes on.
-func TestScoutFindsNothing(t *testing.T) {
-	h := newHarness(t)
-	h.f.listFails = 1
-	searched := awaitSearch(h)
-	if err := h.run(); err != nil {
-		t.Fatal(err)
-	}
-	if !*searched {
-		t.Error("no disk search while the key was fetched")
-	}
-	if n := h.f.countCalls("list"); n != 2 {
-		t.Errorf("disk searched %d times, want twice (scout, then the disk step)", n)
-	}
-	if !slices.ContainsFunc(h.f.hardwareCalls(), func(c string) bool { return c == "switchroot /newroot /sbin/init" }) {
-		t.Error("did not switch root")
-	}
 }

@@ -126,3 +126,24 @@ func TestSplitKernelMessageInsideALine(t *testing.T) {
 		t.Fatalf("steps = %+v", steps)
 	}
 }
+
+// TestKernelMessageCutsALine: a kernel message that lands inside a step
+// line ends with its own newline; the step line's rest follows on the next
+// line and is joined back to its start.
+func TestKernelMessageCutsALine(t *testing.T) {
+	c := NewConsole(nil)
+	c.Write([]byte("cvminit: step=mo[    4.257860] IPv6: ADDRCONF(NETDEV_CHANGE): eth0: link becomes ready\r\n"))
+	c.Write([]byte("[    4.258000] another kernel line\r\nunt status=ok ms=135\r\ncvminit: step=wipe status=ok ms=1\r\n"))
+	var got []string
+	for _, l := range c.Lines() {
+		got = append(got, l.Text)
+	}
+	want := []string{"[    4.257860] IPv6: ADDRCONF(NETDEV_CHANGE): eth0: link becomes ready",
+		"[    4.258000] another kernel line", "cvminit: step=mount status=ok ms=135", "cvminit: step=wipe status=ok ms=1"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("lines:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if steps := Steps(c.Lines()); len(steps) != 2 || steps[0].Name != "mount" || steps[0].MS != 135 {
+		t.Fatalf("steps = %+v", steps)
+	}
+}

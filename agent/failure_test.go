@@ -39,7 +39,7 @@ func TestFailures(t *testing.T) {
 			func(h *harness) { h.f.modErr = map[string]error{"/lib/modules/dm-crypt.ko": errors.New("ENOEXEC")} },
 			[]string{"net", "attest"}},
 		{"network fails", "network", klog.CodeNetworkDown,
-			func(h *harness) { h.f.netErr = errors.New("no DHCP offer") }, []string{"attest", "broker"}},
+			func(h *harness) { h.f.netErr = errors.New("no DHCP offer") }, []string{"broker"}},
 		{"provider missing", "attest", klog.CodeAttestUnavailable,
 			func(h *harness) { h.f.openErr = errors.New("port not found") }, []string{"broker get"}},
 		{"report fails", "attest", klog.CodeAttestUnavailable,
@@ -95,7 +95,7 @@ func TestFailures(t *testing.T) {
 		{"new root lacks /run", "switchroot", klog.CodeSwitchRootFailed,
 			func(h *harness) { h.f.checkErr = errors.New("/newroot/run: no such directory") }, []string{"switchroot"}},
 		{"panic in a step", "network", klog.CodeInternal,
-			func(h *harness) { h.f.netHook = func(context.Context) { panic("boom") } }, []string{"attest"}},
+			func(h *harness) { h.f.netHook = func(context.Context) { panic("boom") } }, []string{"broker"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -178,7 +178,7 @@ func TestDeadlineExceeded(t *testing.T) {
 	if d := time.Since(t0); d > 1500*time.Millisecond {
 		t.Errorf("failure took %s, deadline 1s", d)
 	}
-	checkFailure(t, h, err, "network", klog.CodeDeadlineExceeded, []string{"attest"})
+	checkFailure(t, h, err, "network", klog.CodeDeadlineExceeded, []string{"broker"})
 }
 
 func TestSwitchRootFailsAfterOK(t *testing.T) {

@@ -42,17 +42,16 @@ func (u luksUnlocker) Unlock(ctx context.Context, r UnlockRequest) (mapped strin
 	return mapperNode(ctx, r.Name)
 }
 
-// unseal checks the metadata copy again (the caller pinned its UUID) and
-// recovers the volume key from it with disk.Unseal.
+// unseal recovers the volume key from the checked metadata copy with
+// disk.Unseal.
 func unseal(r UnlockRequest, dir string) (*luks.Volume, error) {
-	m, err := disk.CheckRegion(r.Metadata, "")
-	if err != nil {
-		return nil, err
+	if r.Metadata == nil {
+		return nil, fmt.Errorf("%w: no checked metadata", ErrHeaderRejected)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	return disk.Unseal(m, r.Key.Bytes(), dir, r.Device, r.DeviceSize)
+	return disk.Unseal(r.Metadata, r.Key.Bytes(), dir, r.Device, r.DeviceSize)
 }
 
 // wipeVolumeKey zeroes the volume key once dm-crypt has its copy.

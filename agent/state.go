@@ -62,6 +62,9 @@ type State struct {
 	// lateModules is set per stage when the modules loading in the
 	// background (step modules) are loaded; nil when none do.
 	lateModules [numStages]*latch
+	// probe reports the attest probe the network step started; nil when
+	// none did or its result was taken (takeProbe).
+	probe <-chan probeResult
 	// scout reports the root disk search the key step started; nil when
 	// none did or its result was taken (takeScout).
 	scout <-chan scoutResult

@@ -26,13 +26,66 @@ func configfsMount() Mount {
 		Flags: MountNoSuid | MountNoDev | MountNoExec}
 }
 
-// stepAttest opens the configured SNP report provider and asks it for one
-// probe report with all-zero REPORT_DATA. The probe binds nothing (so it is
-// useless to anyone who captures it) but proves the provider works and
-// lets the guest refuse to go on if its own policy allows debugging
-// (SECURITY.md H7) before any request goes to the broker (the network
-// step may have opened the TLS connection, which carries nothing yet).
+// stepAttest takes the outcome of the probe the network step started
+// (startProbe), or probes now when none was started: the configured SNP
+// report provider, opened, gave one report with all-zero REPORT_DATA. The
+// probe binds nothing (so it is useless to anyone who captures it) but
+// proves the provider works and lets the guest refuse to go on if its own
+// policy allows debugging (SECURITY.md H7) before any request goes to the
+// broker (the network step may have opened the TLS connection, which
+// carries nothing yet).
 func stepAttest(ctx context.Context, s *State) error {
+	r, ok := s.takeProbe(ctx)
+	if !ok {
+		r = probe(ctx, s)
+	}
+	if r.err != nil {
+		return r.err
+	}
+	s.Provider = r.provider
+	logReport(s, providerName(r.provider, s.Config.Attestation.Provider), r.report)
+	return nil
+}
+
+// probeResult is a provider that passed the probe and its report, or why
+// there is none.
+type probeResult struct {
+	provider snp.Provider
+	report   []byte
+	err      error
+}
+
+// startProbe probes the provider in the background (the network step
+// starts it: the report comes from the security processor, or the host's
+// emulator, while the interface is configured); the attest step takes the
+// outcome.
+func startProbe(ctx context.Context, s *State) {
+	ch := make(chan probeResult, 1)
+	s.probe = ch
+	bg, cancel := detach(ctx)
+	go func() {
+		defer cancel()
+		ch <- probe(bg, s)
+	}()
+}
+
+// takeProbe waits for the background probe's outcome, once; ok is false
+// when none was started or ctx ended first.
+func (s *State) takeProbe(ctx context.Context) (probeResult, bool) {
+	if s.probe == nil {
+		return probeResult{}, false
+	}
+	defer func() { s.probe = nil }()
+	select {
+	case r := <-s.probe:
+		return r, true
+	case <-ctx.Done():
+		return probeResult{}, false
+	}
+}
+
+// probe opens the configured provider and checks one report from it.
+func probe(ctx context.Context, s *State) probeResult {
 	a := s.Config.Attestation
 	if a.Provider == snp.NameAuto || a.Provider == snp.NameConfigfs {
 		if err := s.sys.Mounter.Mount(configfsMount()); err != nil {
@@ -41,19 +94,17 @@ func stepAttest(ctx context.Context, s *State) error {
 	}
 	p, err := s.sys.Attest.Open(a.Provider, snp.Options{Port: a.EmulatorPort})
 	if err != nil {
-		return fmt.Errorf("%w: opening provider %s: %w", ErrAttestation, a.Provider, err)
+		return probeResult{err: fmt.Errorf("%w: opening provider %s: %w", ErrAttestation, a.Provider, err)}
 	}
-	var probe [64]byte
-	ev, err := p.GetReport(ctx, probe)
+	var zero [64]byte
+	ev, err := p.GetReport(ctx, zero)
+	if err == nil {
+		err = snp.CheckOwn(ev.Report, zero)
+	}
 	if err != nil {
-		return fmt.Errorf("%w: probe report: %w", ErrAttestation, err)
+		return probeResult{err: fmt.Errorf("%w: probe report: %w", ErrAttestation, err)}
 	}
-	if err := snp.CheckOwn(ev.Report, probe); err != nil {
-		return fmt.Errorf("%w: probe report: %w", ErrAttestation, err)
-	}
-	s.Provider = p
-	logReport(s, providerName(p, a.Provider), ev.Report)
-	return nil
+	return probeResult{provider: p, report: ev.Report}
 }
 
 // logReport logs the public facts an operator matches against policy; the

@@ -5,7 +5,8 @@ import (
 	"fmt"
 )
 
-// stepNetwork configures the interface the broker is reached through. The
+// stepNetwork starts the attest step's probe report in the background
+// (startProbe) and configures the interface the broker is reached through. The
 // host controls DHCP, so nothing learnt here is trusted beyond reachability:
 // the broker's identity is pinned in the config. It then starts opening the
 // broker's TLS connection in the background (kbs.Client.Preconnect), so
@@ -13,6 +14,7 @@ import (
 // request is sent on it before the key step. A client that cannot be made
 // is left for the key step to report.
 func stepNetwork(ctx context.Context, s *State) error {
+	startProbe(ctx, s)
 	n := s.Config.Network
 	got, err := s.sys.Net.Configure(ctx, n)
 	if err != nil {

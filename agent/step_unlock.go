@@ -27,7 +27,7 @@ func stepUnlock(ctx context.Context, s *State) error {
 		return fmt.Errorf("%w: no disk key", ErrKeyInvalid)
 	}
 	mapped, err := s.sys.Unlocker.Unlock(ctx, UnlockRequest{
-		Device: s.RootDevice, Metadata: meta.Region, DeviceSize: size, Key: key, Name: s.cryptName(),
+		Device: s.RootDevice, Metadata: meta, DeviceSize: size, Key: key, Name: s.cryptName(),
 	})
 	if err != nil {
 		return fmt.Errorf("unlocking %s: %w", s.RootDevice, err)

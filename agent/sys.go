@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cvminit/cvminit/agent/config"
+	"github.com/cvminit/cvminit/agent/disk"
 	"github.com/cvminit/cvminit/agent/kbs"
 	"github.com/cvminit/cvminit/agent/secret"
 	"github.com/cvminit/cvminit/agent/snp"
@@ -137,12 +138,12 @@ type BlockDevices interface {
 
 // UnlockRequest is everything an Unlocker needs. Metadata is the LUKS2
 // metadata region (both headers and the keyslot areas) as read once and
-// checked; the Unlocker must use this copy and never re-read it from the
-// device.
+// checked (only the header guard makes a disk.Metadata); the Unlocker must
+// use this copy and never re-read it from the device.
 type UnlockRequest struct {
-	Device     string // "/dev/vda"
-	Metadata   []byte // bytes [0, segment offset) of Device
-	DeviceSize uint64 // bytes
+	Device     string         // "/dev/vda"
+	Metadata   *disk.Metadata // bytes [0, segment offset) of Device, checked
+	DeviceSize uint64         // bytes
 	Key        *secret.Buffer
 	Name       string // device-mapper name
 }

@@ -70,7 +70,11 @@ func TestUnsealDetached(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req := UnlockRequest{Device: "/dev/vdz", Metadata: raw[:l.Offset], DeviceSize: uint64(len(raw)),
+	m, err := disk.CheckRegion(raw[:l.Offset], testUUID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := UnlockRequest{Device: "/dev/vdz", Metadata: m, DeviceSize: uint64(len(raw)),
 		Key: secret.FromBytes(bytes.Clone(key)), Name: "root"}
 	dir := t.TempDir()
 	vol, err := unseal(req, dir)

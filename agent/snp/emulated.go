@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
 	"time"
 )
 
@@ -24,6 +25,10 @@ type Emulated struct {
 	Dial func(ctx context.Context) (io.ReadWriteCloser, error)
 	// VMPL is the VMPL the report is requested at (0 for an ordinary guest).
 	VMPL uint32
+
+	// abandoned is set once an exchange gave up before its answer came:
+	// that answer may still arrive, so later exchanges drain the port first.
+	abandoned atomic.Bool
 }
 
 func (e *Emulated) String() string { return NameEmulated }
@@ -43,7 +48,11 @@ func (e *Emulated) GetReport(ctx context.Context, reportData [64]byte) (*Evidenc
 		return nil, fmt.Errorf("opening the SNP emulator port: %w", err)
 	}
 	defer conn.Close()
-	resp, err := exchange(ctx, conn, Request{Type: TypeExtendedReport, VMPL: e.VMPL, ReportData: reportData})
+	resp, err := exchange(ctx, conn, Request{Type: TypeExtendedReport, VMPL: e.VMPL, ReportData: reportData},
+		e.abandoned.Load())
+	if ctx.Err() != nil || errors.Is(err, ErrTimeout) {
+		e.abandoned.Store(true)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -62,18 +71,21 @@ type exchangeResult struct {
 	err  error
 }
 
-// exchange writes req and reads one response, giving up at the ctx deadline. A
-// stream with deadlines gets them set; any stream is closed when ctx ends so a
-// blocked read returns.
-func exchange(ctx context.Context, conn io.ReadWriteCloser, req Request) (Response, error) {
+// exchange writes req and reads one response, giving up at the ctx deadline,
+// after draining the stream first if asked to (see drain). A stream with
+// deadlines gets them set; any stream is closed when ctx ends so a blocked
+// read returns.
+func exchange(ctx context.Context, conn io.ReadWriteCloser, req Request, drainFirst bool) (Response, error) {
 	done := make(chan exchangeResult, 1)
 	go func() {
 		d, ok := conn.(deadliner)
-		if ok {
+		if ok && drainFirst {
 			if err := drain(conn, d); err != nil {
 				done <- exchangeResult{err: err}
 				return
 			}
+		}
+		if ok {
 			dl, _ := ctx.Deadline() // zero (none) clears the drain deadline
 			_ = d.SetDeadline(dl)   // best effort: the select below still bounds the wait
 		}
@@ -96,8 +108,12 @@ func exchange(ctx context.Context, conn io.ReadWriteCloser, req Request) (Respon
 
 // Draining: the port is a byte stream that outlives one exchange, so a
 // response that arrived after an earlier exchange gave up would be read as the
-// answer to the next request. Before writing, whatever is already waiting is
-// read and dropped (during drainWindow, up to maxDrain bytes).
+// answer to the next request. After an exchange gave up, whatever is waiting
+// is read and dropped before the next request is written (during
+// drainWindow, up to maxDrain bytes). Without one nothing stale can be
+// waiting but what the host sends unasked, which no answer can pass for: an
+// answer must echo the request's REPORT_DATA (checkEvidence), so the drain
+// saves an exchange, not the guest.
 const (
 	drainWindow = 10 * time.Millisecond
 	maxDrain    = 64 << 10

@@ -166,12 +166,62 @@ func TestEmulatedDropsStaleResponse(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	ev, err := (&Emulated{Dial: dial}).GetReport(ctx, rd)
+	e := &Emulated{Dial: dial}
+	e.abandoned.Store(true) // an earlier exchange gave up
+	ev, err := e.GetReport(ctx, rd)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if CheckOwn(ev.Report, rd) != nil {
 		t.Fatal("got the stale report")
+	}
+}
+
+// deadlineConn records the deadlines set on a stream.
+type deadlineConn struct {
+	net.Conn
+	set []time.Time
+}
+
+func (c *deadlineConn) SetDeadline(t time.Time) error {
+	c.set = append(c.set, t)
+	return c.Conn.SetDeadline(t)
+}
+
+// TestEmulatedDrainsAfterGivingUp: an exchange that finds nothing
+// abandoned writes its request at once (one deadline set: the exchange's
+// own); one that times out marks the provider, and the next exchange drains
+// the port first (a drain deadline, then its own).
+func TestEmulatedDrainsAfterGivingUp(t *testing.T) {
+	var conns []*deadlineConn
+	answer := true
+	dial := func(context.Context) (io.ReadWriteCloser, error) {
+		guest, host := net.Pipe()
+		if answer {
+			go serveFake(host, okReply(policyDefault, 0, false, nil), true)
+		}
+		t.Cleanup(func() { host.Close() })
+		c := &deadlineConn{Conn: guest}
+		conns = append(conns, c)
+		return c, nil
+	}
+	e := &Emulated{Dial: dial}
+	get := func(d time.Duration) error {
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		defer cancel()
+		_, err := e.GetReport(ctx, data(7))
+		return err
+	}
+	if err := get(5 * time.Second); err != nil || len(conns[0].set) != 1 {
+		t.Fatalf("first exchange: err %v, %d deadlines set, want nil and 1", err, len(conns[0].set))
+	}
+	answer = false
+	if err := get(50 * time.Millisecond); !errors.Is(err, ErrTimeout) || !e.abandoned.Load() {
+		t.Fatalf("unanswered exchange: err %v, abandoned %v; want ErrTimeout and true", err, e.abandoned.Load())
+	}
+	answer = true
+	if err := get(5 * time.Second); err != nil || len(conns[2].set) != 2 {
+		t.Fatalf("exchange after one gave up: err %v, %d deadlines set, want nil and 2 (drain first)", err, len(conns[2].set))
 	}
 }
 
@@ -189,9 +239,13 @@ func TestEmulatedFloodedPort(t *testing.T) {
 		t.Cleanup(func() { host.Close() })
 		return guest, nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if _, err := (&Emulated{Dial: dial}).GetReport(ctx, data(1)); !errors.Is(err, ErrWireFormat) && !errors.Is(err, ErrTimeout) {
-		t.Fatalf("err = %v, want ErrWireFormat or ErrTimeout", err)
+	for _, abandoned := range []bool{false, true} { // junk read as the answer; junk drained without end
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		e := &Emulated{Dial: dial}
+		e.abandoned.Store(abandoned)
+		if _, err := e.GetReport(ctx, data(1)); !errors.Is(err, ErrWireFormat) && !errors.Is(err, ErrTimeout) {
+			t.Errorf("abandoned %v: err = %v, want ErrWireFormat or ErrTimeout", abandoned, err)
+		}
+		cancel()
 	}
 }

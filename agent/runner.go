@@ -138,6 +138,33 @@ func deadlineHit(err error) bool {
 	return errors.As(err, &se) && se.deadlineHit
 }
 
+// background runs f in its own goroutine under ctx's deadline but not
+// ended with ctx (detach), for work a later step takes (await).
+func background[T any](ctx context.Context, f func(context.Context) T) <-chan T {
+	ch := make(chan T, 1)
+	bg, cancel := detach(ctx)
+	go func() {
+		defer cancel()
+		ch <- f(bg)
+	}()
+	return ch
+}
+
+// await takes the result of background work from *ch, once (*ch is then
+// nil); ok is false when *ch was nil or ctx ended first.
+func await[T any](ctx context.Context, ch *<-chan T) (r T, ok bool) {
+	if *ch == nil {
+		return r, false
+	}
+	defer func() { *ch = nil }()
+	select {
+	case r = <-*ch:
+		return r, true
+	case <-ctx.Done():
+		return r, false
+	}
+}
+
 // detach returns a context that ctx's end does not cancel but that keeps
 // its deadline, for background work that outlives a step.
 func detach(ctx context.Context) (context.Context, context.CancelFunc) {

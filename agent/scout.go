@@ -47,40 +47,20 @@ type scoutResult struct {
 // startScout looks for the root disk in the background while the key is
 // fetched: once the disk's modules are loaded it searches once (findRoot)
 // and reads and checks the metadata of the device it found (readRoot). It
-// only reports; the disk and unlock steps take what it found (takeScout)
+// only reports; the disk and unlock steps take what it found (await)
 // and search and read themselves where it found nothing. The host can
 // change the disk after the scout read it, as after any read: the unlock
 // step uses the checked copy in memory either way.
 func startScout(ctx context.Context, s *State) {
-	ch := make(chan scoutResult, 1)
-	s.scout = ch
-	bg, cancel := detach(ctx)
-	go func() {
-		defer cancel()
-		var r scoutResult
+	s.scout = background(ctx, func(bg context.Context) (r scoutResult) {
 		if r.findErr = s.awaitModules(bg, stageDisk); r.findErr == nil {
 			var name string
 			if name, r.findErr = findRoot(s.sys.Blocks, s.Config.Disk.LUKSUUID); r.findErr == nil {
 				r.read = readRoot(s, name)
 			}
 		}
-		ch <- r
-	}()
-}
-
-// takeScout waits for the scout's result, once; ok is false when no scout
-// ran or ctx ended first.
-func (s *State) takeScout(ctx context.Context) (scoutResult, bool) {
-	if s.scout == nil {
-		return scoutResult{}, false
-	}
-	defer func() { s.scout = nil }()
-	select {
-	case r := <-s.scout:
-		return r, true
-	case <-ctx.Done():
-		return scoutResult{}, false
-	}
+		return r
+	})
 }
 
 // rootMetadata is the root device's size and checked metadata: the copy

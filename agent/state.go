@@ -63,10 +63,10 @@ type State struct {
 	// background (step modules) are loaded; nil when none do.
 	lateModules [numStages]*latch
 	// probe reports the attest probe the network step started; nil when
-	// none did or its result was taken (takeProbe).
+	// none did or its result was taken.
 	probe <-chan probeResult
 	// scout reports the root disk search the key step started; nil when
-	// none did or its result was taken (takeScout).
+	// none did or its result was taken.
 	scout <-chan scoutResult
 	// rootRead is the root device's metadata the scout read, for unlock.
 	rootRead *rootRead

@@ -35,7 +35,7 @@ func configfsMount() Mount {
 // broker (the network step may have opened the TLS connection, which
 // carries nothing yet).
 func stepAttest(ctx context.Context, s *State) error {
-	r, ok := s.takeProbe(ctx)
+	r, ok := await(ctx, &s.probe)
 	if !ok {
 		r = probe(ctx, s)
 	}
@@ -60,28 +60,7 @@ type probeResult struct {
 // emulator, while the interface is configured); the attest step takes the
 // outcome.
 func startProbe(ctx context.Context, s *State) {
-	ch := make(chan probeResult, 1)
-	s.probe = ch
-	bg, cancel := detach(ctx)
-	go func() {
-		defer cancel()
-		ch <- probe(bg, s)
-	}()
-}
-
-// takeProbe waits for the background probe's outcome, once; ok is false
-// when none was started or ctx ended first.
-func (s *State) takeProbe(ctx context.Context) (probeResult, bool) {
-	if s.probe == nil {
-		return probeResult{}, false
-	}
-	defer func() { s.probe = nil }()
-	select {
-	case r := <-s.probe:
-		return r, true
-	case <-ctx.Done():
-		return probeResult{}, false
-	}
+	s.probe = background(ctx, func(bg context.Context) probeResult { return probe(bg, s) })
 }
 
 // probe opens the configured provider and checks one report from it.

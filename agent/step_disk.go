@@ -27,7 +27,7 @@ func stepDisk(ctx context.Context, s *State) error {
 		return err
 	}
 	want := s.Config.Disk.LUKSUUID
-	if r, ok := s.takeScout(ctx); ok {
+	if r, ok := await(ctx, &s.scout); ok {
 		switch {
 		case r.findErr == nil:
 			s.RootDevice, s.rootRead = "/dev/"+r.read.name, &r.read

@@ -210,3 +210,21 @@ func TestFailurePolicyFromConfig(t *testing.T) {
 		t.Errorf("sleeps %v: want the 3s failure delay last", h.f.sleeps)
 	}
 }
+
+// TestCryptModuleFailure: a device-mapper module that fails to load in the
+// background fails the boot at the unlock step, which waits for it only
+// before the dm-crypt table is loaded, as MODULES_FAILED; the disk driver
+// (an earlier stage) was enough for the disk step.
+func TestCryptModuleFailure(t *testing.T) {
+	h := newHarness(t)
+	const dir = "/lib/modules/6.1.0-9-amd64/"
+	h.cfg.Modules = []string{dir + "kernel/virtio_net.ko", dir + "kernel/virtio_blk.ko", dir + "kernel/dm-crypt.ko"}
+	b, err := h.cfg.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.f.files = map[string][]byte{config.Path: b,
+		dir + "modules.dep": []byte("kernel/virtio_net.ko:\nkernel/virtio_blk.ko:\nkernel/dm-crypt.ko:\n")}
+	h.f.modErr = map[string]error{dir + "kernel/dm-crypt.ko": errors.New("ENOEXEC")}
+	checkFailure(t, h, h.run(), "unlock", klog.CodeModulesFailed, []string{"verity", "mount ext4"})
+}

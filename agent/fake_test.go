@@ -231,9 +231,14 @@ func (f *fake) ReadHeader(name string, n int) ([]byte, error) {
 
 func (f *fake) Size(name string) (uint64, error) { return uint64(len(f.disks[name])) + 1<<20, nil }
 
-func (f *fake) Unlock(_ context.Context, r UnlockRequest) (string, error) {
+func (f *fake) Unlock(ctx context.Context, r UnlockRequest) (string, error) {
 	f.record("unlock %s %s key=%d meta=%d", r.Device, r.Name, r.Key.Len(), len(r.Metadata.Region))
 	f.usedKey, f.usedBytes = r.Key, r.Key.Bytes()
+	if r.Ready != nil {
+		if err := r.Ready(ctx); err != nil {
+			return "", err
+		}
+	}
 	if f.unlockErr != nil {
 		return "", f.unlockErr
 	}

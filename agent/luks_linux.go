@@ -36,6 +36,11 @@ func (u luksUnlocker) Unlock(ctx context.Context, r UnlockRequest) (mapped strin
 		return "", err
 	}
 	defer wipeVolumeKey(vol)
+	if r.Ready != nil {
+		if err := r.Ready(ctx); err != nil {
+			return "", err
+		}
+	}
 	if err := vol.SetupMapper(r.Name); err != nil {
 		return "", fmt.Errorf("dm-crypt table for %s: %w", r.Name, err)
 	}

@@ -22,9 +22,14 @@ func earlyModules() []string {
 type moduleStage int
 
 const (
-	// stageDisk is the disk driver, device mapper and ciphers: everything
-	// but the file systems. The disk step awaits it.
+	// stageDisk is the disk driver: everything the other stages do not
+	// need. The disk search (the key step's scout, the disk step) awaits it.
 	stageDisk moduleStage = iota
+	// stageCrypt is device-mapper with its crypt and verity targets and
+	// the AES implementation (cryptModules), with what only they need; it
+	// loads while the key is fetched, and the unlock step awaits it just
+	// before the dm-crypt table is loaded.
+	stageCrypt
 	// stageRoot is the root file system's module and overlay, with what
 	// only they need; it loads while the disk is unlocked and checked, and
 	// the mount step awaits it.
@@ -32,7 +37,12 @@ const (
 	numStages
 )
 
-func (st moduleStage) String() string { return [...]string{"disk", "root"}[st] }
+func (st moduleStage) String() string { return [...]string{"disk", "crypt", "root"}[st] }
+
+// cryptModules are the stageCrypt modules, by canonical name: the
+// device-mapper targets and the AES-NI implementation dm-crypt must use
+// (initramfs.DefaultModules says why).
+func cryptModules() []string { return []string{"dm_crypt", "dm_verity", "aesni_intel"} }
 
 // rootModules are the stageRoot modules, by canonical name, for a root of
 // file system fstype (its module has the file system's name).
@@ -79,16 +89,35 @@ func splitModules(p modulePlan, seed func(name string) bool) (picked, rest modul
 	return p.subset(in, true), p.subset(in, false)
 }
 
-// stageModules splits the background plan into its stages: the root file
-// system's modules (rootModules) with what they wait for, less what a disk
-// module waits for too, are stageRoot; everything else is stageDisk.
+// stageModules splits the background plan into its stages. stageDisk is
+// every module neither cryptModules nor rootModules need, with what it
+// waits for; stageCrypt is what is left of cryptModules and what they wait
+// for; stageRoot is the rest. A module two stages need loads with the
+// earlier one.
 func stageModules(late modulePlan, fstype string) [numStages]modulePlan {
-	root, _ := splitModules(late, func(n string) bool { return slices.Contains(rootModules(fstype), n) })
-	inRoot := func(n string) bool {
-		return slices.ContainsFunc(root.paths, func(p string) bool { return moduleName(p) == n })
+	crypt, root := needed(late, cryptModules()), needed(late, rootModules(fstype))
+	seeds := [numStages]func(string) bool{
+		stageDisk:  func(n string) bool { return !crypt[n] && !root[n] },
+		stageCrypt: func(n string) bool { return crypt[n] },
+		stageRoot:  func(string) bool { return true },
 	}
-	disk, rest := splitModules(late, func(n string) bool { return !inRoot(n) })
-	return [numStages]modulePlan{stageDisk: disk, stageRoot: rest}
+	var out [numStages]modulePlan
+	rest := late
+	for st := range numStages {
+		out[st], rest = splitModules(rest, seeds[st])
+	}
+	return out
+}
+
+// needed is the set of canonical names of the modules in p named in
+// names, with everything they wait for.
+func needed(p modulePlan, names []string) map[string]bool {
+	picked, _ := splitModules(p, func(n string) bool { return slices.Contains(names, n) })
+	out := make(map[string]bool, len(picked.paths))
+	for _, m := range picked.paths {
+		out[moduleName(m)] = true
+	}
+	return out
 }
 
 // subset is the plan of the entries whose in is want, renumbered; waits on

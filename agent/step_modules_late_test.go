@@ -51,44 +51,56 @@ func TestSplitModules(t *testing.T) {
 	}
 }
 
-// TestModuleStages: after the early modules, the disk's load in the first
-// background stage, the root file system's and overlay's (with what only
-// they need) in the second; the disk step's wait returns while the second
-// stage is still loading, and a failure there reaches the mount step's
-// wait as MODULES_FAILED.
+// TestModuleStages: after the early modules, the disk driver loads in the
+// first background stage, device-mapper with its targets in the second
+// (with crc16, which ext4 needs too), the root file system's and overlay's
+// in the third; each stage's wait returns while the next is still loading,
+// and a failure in the last reaches the mount step's wait as
+// MODULES_FAILED.
 func TestModuleStages(t *testing.T) {
 	mods := []string{mp("k/virtio.ko"), mp("k/virtio_pci.ko"), mp("k/crc16.ko"), mp("k/mbcache.ko"),
 		mp("k/virtio_blk.ko"), mp("k/dm-mod.ko"), mp("k/dm-crypt.ko"), mp("k/ext4.ko"), mp("k/overlay.ko")}
 	dep := "k/virtio.ko:\nk/virtio_pci.ko: k/virtio.ko\nk/crc16.ko:\nk/mbcache.ko:\nk/virtio_blk.ko: k/virtio.ko\n" +
 		"k/dm-mod.ko:\nk/dm-crypt.ko: k/dm-mod.ko k/crc16.ko\nk/ext4.ko: k/crc16.ko k/mbcache.ko\nk/overlay.ko:\n"
-	ext4 := make(chan struct{})
-	g := &gatedLoader{gate: map[string]chan struct{}{mods[7]: ext4}, fail: map[string]error{mods[7]: errors.New("ENOEXEC")}}
+	crypt, ext4 := make(chan struct{}), make(chan struct{})
+	g := &gatedLoader{gate: map[string]chan struct{}{mods[6]: crypt, mods[7]: ext4},
+		fail: map[string]error{mods[7]: errors.New("ENOEXEC")}}
 	var log bytes.Buffer
 	s := modState(mods, map[string][]byte{testModDir + "/modules.dep": []byte(dep)}, g, &log)
 	s.Config.Disk.FSType = "ext4"
 	if err := stepModules(context.Background(), s); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.awaitModules(context.Background(), stageDisk); err != nil {
-		t.Fatalf("disk stage: %v", err)
+	stages := []struct {
+		st            moduleStage
+		loaded, later []string // this stage's modules; the later stages'
+		open          chan struct{}
+	}{
+		{stageDisk, []string{mods[4]}, []string{mods[2], mods[3], mods[5], mods[6], mods[7], mods[8]}, crypt},
+		{stageCrypt, []string{mods[2], mods[5], mods[6]}, []string{mods[3], mods[7], mods[8]}, ext4},
 	}
-	ev := g.log()
-	lastDisk := 0
-	for _, m := range []string{mods[2], mods[4], mods[5], mods[6]} { // crc16 is also dm-crypt's: disk stage
-		lastDisk = max(lastDisk, slices.Index(ev, "end "+m))
-		if !slices.Contains(ev, "end "+m) {
-			t.Errorf("after the disk stage: %v; want %s loaded", ev, m)
+	for _, st := range stages {
+		if err := s.awaitModules(context.Background(), st.st); err != nil {
+			t.Fatalf("%s stage: %v", st.st, err)
 		}
-	}
-	for _, m := range []string{mods[3], mods[7], mods[8]} {
-		if i := slices.Index(ev, "start "+m); i >= 0 && i < lastDisk {
-			t.Errorf("loads: %v; want %s (root stage) started only after the disk stage", ev, m)
+		ev := g.log()
+		last := 0
+		for _, m := range st.loaded {
+			last = max(last, slices.Index(ev, "end "+m))
+			if !slices.Contains(ev, "end "+m) {
+				t.Errorf("after the %s stage: %v; want %s loaded", st.st, ev, m)
+			}
 		}
+		for _, m := range st.later {
+			if i := slices.Index(ev, "start "+m); i >= 0 && i < last {
+				t.Errorf("loads: %v; want %s started only after the %s stage", ev, m, st.st)
+			}
+		}
+		if slices.Contains(ev, "end "+mods[6]) != (st.st == stageCrypt) || slices.Contains(ev, "end "+mods[7]) {
+			t.Errorf("after the %s stage: %v; want the next stage's gated module still loading", st.st, ev)
+		}
+		close(st.open)
 	}
-	if slices.Contains(ev, "end "+mods[7]) {
-		t.Errorf("after the disk stage: %v; want ext4 still loading", ev)
-	}
-	close(ext4)
 	err := s.awaitModules(context.Background(), stageRoot)
 	if !errors.Is(err, ErrModules) || !strings.Contains(err.Error(), "ENOEXEC") {
 		t.Fatalf("root stage = %v, want ErrModules with ext4's error", err)

@@ -11,7 +11,9 @@ import (
 // checked (disk.ReadMetadata: the header guard; by the key step's scout or
 // now), refuses it unless its UUID and header identity are the ones
 // released with the key (disk.ErrIdentityMismatch, checked before the key
-// is used), and hands that checked copy with the key to the Unlocker. The
+// is used), and hands that checked copy with the key to the Unlocker,
+// which recovers the volume key while device-mapper and the cipher may
+// still be loading (stageCrypt, awaited before the table is loaded). The
 // identity is then measured into the TPM (PCR 15).
 func stepUnlock(ctx context.Context, s *State) error {
 	root := s.rootMetadata()
@@ -28,6 +30,7 @@ func stepUnlock(ctx context.Context, s *State) error {
 	}
 	mapped, err := s.sys.Unlocker.Unlock(ctx, UnlockRequest{
 		Device: s.RootDevice, Metadata: meta, DeviceSize: size, Key: key, Name: s.cryptName(),
+		Ready: func(ctx context.Context) error { return s.awaitModules(ctx, stageCrypt) },
 	})
 	if err != nil {
 		return fmt.Errorf("unlocking %s: %w", s.RootDevice, err)

@@ -146,6 +146,10 @@ type UnlockRequest struct {
 	DeviceSize uint64         // bytes
 	Key        *secret.Buffer
 	Name       string // device-mapper name
+	// Ready, when set, is waited for before the device-mapper table is
+	// loaded (the modules it needs may still be loading); its error ends
+	// the unlock.
+	Ready func(context.Context) error
 }
 
 // Unlocker opens a LUKS2 volume as a device-mapper device and returns the

@@ -27,10 +27,17 @@ var (
 // DefaultModules returns the modules a cvminit boot loads on Debian's
 // kernel: the root file systems ext4 and erofs (a build ships the one its
 // config names) and overlay; device-mapper with crypt and verity; virtio
-// transport, disk, network and console; sev-guest for /dev/sev-guest; and
-// the crypto templates dm-crypt and ext4 request on demand (no modprobe
-// helper in the initramfs: ecb for xts(aes), crc32c_generic for ext4's
-// crc32c).
+// transport, disk, network and console; sev-guest for /dev/sev-guest;
+// aesni_intel; and crc32c_generic, which ext4 requests on demand (there is
+// no modprobe helper in the initramfs).
+//
+// dm-crypt's xts(aes) comes only from aesni_intel: Debian's built-in
+// aes-generic looks up tables indexed by key and data, which a host sharing
+// the CPU's caches can watch, and SEV-SNP does not hide cache timing. The
+// image carries neither the xts nor the ecb template, so the kernel cannot
+// fall back to it: on a CPU without AES-NI (every SEV-SNP CPU has it; a
+// host may still hide it) aesni_intel fails to load and the boot fails
+// closed (MODULES_FAILED).
 //
 // The order is the load order where dependencies leave a choice, and the
 // guest loads modules side by side, the earliest ready first: ext4 (by far
@@ -41,7 +48,7 @@ func DefaultModules() []string {
 	return []string{
 		"ext4", "erofs", "dm_mod", "dm_crypt", "dm_verity",
 		"virtio_pci", "virtio_blk", "virtio_net", "virtio_console", "sev_guest",
-		"overlay", "xts", "ecb", "crc32c_generic",
+		"overlay", "aesni_intel", "crc32c_generic",
 	}
 }
 

@@ -41,8 +41,10 @@ func fakeModules() map[string][]byte {
 		"kernel/drivers/md/dm-mod.ko":                     m("dm_mod"),
 		"kernel/drivers/md/dm-crypt.ko":                   m("dm_crypt", "dm-mod"),
 		"kernel/drivers/md/dm-verity.ko":                  m("dm_verity", "dm-mod"),
+		"kernel/crypto/cryptd.ko":                         m("cryptd"),
+		"kernel/crypto/crypto_simd.ko":                    m("crypto_simd", "cryptd"),
+		"kernel/arch/x86/crypto/aesni-intel.ko":           m("aesni_intel", "crypto_simd", "cryptd"),
 		"kernel/crypto/xts.ko":                            m("xts"),
-		"kernel/crypto/ecb.ko":                            m("ecb"),
 		"kernel/crypto/crc32c_generic.ko":                 m("crc32c_generic"),
 		"kernel/fs/jbd2/jbd2.ko":                          m("jbd2"),
 		"kernel/fs/mbcache.ko":                            m("mbcache"),
@@ -69,7 +71,8 @@ func expectedOrder(erofs bool, extra ...string) []string {
 	names := append(fs, "drivers/md/dm-mod", "drivers/md/dm-crypt", "drivers/md/dm-verity",
 		"drivers/virtio/virtio", "drivers/virtio/virtio_ring", "drivers/virtio/virtio_pci",
 		"drivers/block/virtio_blk", "drivers/net/virtio_net", "drivers/char/virtio_console",
-		"fs/overlayfs/overlay", "crypto/xts", "crypto/ecb", "crypto/crc32c_generic")
+		"fs/overlayfs/overlay", "crypto/cryptd", "crypto/crypto_simd", "arch/x86/crypto/aesni-intel",
+		"crypto/crc32c_generic")
 	out := []string{}
 	for _, n := range append(names, extra...) {
 		out = append(out, "/lib/modules/"+fakeRelease+"/kernel/"+n+".ko")

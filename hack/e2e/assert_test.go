@@ -95,6 +95,9 @@ func wantOSUp(t *testing.T, e *Env, r *Result) {
 	if !slices.Contains(texts, WritableOK) {
 		t.Errorf("the confidential OS could not write to /etc, /var and /tmp (no %q line)", WritableOK)
 	}
+	if !slices.Contains(texts, AESNIOK) {
+		t.Errorf("the root disk's xts(aes) is not AES-NI's alone (no %q line)", AESNIOK)
+	}
 }
 
 // wantBlob checks whether the confidential OS read BlobPath whole (ok) or

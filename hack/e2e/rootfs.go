@@ -26,6 +26,11 @@ const (
 	BlobFailed     = "BLOB-READ-FAILED"
 	WritableOK     = "WRITABLE-OK"
 	WritableFailed = "WRITABLE-FAILED"
+	// The OS prints AESNIOK when the kernel's only xts(aes) is AES-NI's
+	// (/proc/crypto names xts-aes-aesni and no table-based xts instance),
+	// else AESNIFailed.
+	AESNIOK     = "AES-NI-OK"
+	AESNIFailed = "AES-NI-FAILED"
 	// With a TPM, the OS prints PCRPrefix+"N=<hex>" for PCRs 11, 12 and 15
 	// (from sysfs) and the event log cvminit left at TPMLogPath between
 	// TPMLogBegin and TPMLogEnd.
@@ -54,6 +59,7 @@ echo ` + OSMarker + `
 echo "` + SecretPrefix + `$(cat /etc/secret-marker)"
 if cat ` + BlobPath + ` >/dev/null; then echo ` + BlobOK + `; else echo ` + BlobFailed + `; fi
 if echo w >/etc/w && echo w >/var/w && echo w >/tmp/w; then echo ` + WritableOK + `; else echo ` + WritableFailed + `; fi
+if grep -q 'xts-aes-aesni' /proc/crypto && ! grep -q 'xts(aes-' /proc/crypto; then echo ` + AESNIOK + `; else echo ` + AESNIFailed + `; fi
 if [ -e /sys/class/tpm/tpm0/pcr-sha256/11 ]; then
 	for p in 11 12 15; do echo "` + PCRPrefix + `$p=$(cat /sys/class/tpm/tpm0/pcr-sha256/$p)"; done
 fi
@@ -84,7 +90,7 @@ dmesg -n "$level"
 
 // applets are the busybox applets osInit uses, linked in /bin.
 func applets() []string {
-	return []string{"sh", "cat", "echo", "sync", "poweroff", "[", "test", "head", "dmesg", "find", "gzip", "base64"}
+	return []string{"sh", "cat", "echo", "sync", "poweroff", "[", "test", "head", "dmesg", "find", "gzip", "base64", "grep"}
 }
 
 // Rootfs describes the confidential OS image.

@@ -59,9 +59,9 @@ type State struct {
 	tpm     measurer
 	// broker is the key broker client, made once (brokerClient).
 	broker KeyFetcher
-	// lateModules is set per stage when the modules loading in the
-	// background (step modules) are loaded; nil when none do.
-	lateModules [numStages]*latch
+	// modules is set per stage when its modules are loaded (step modules
+	// starts them); nil when there are none.
+	modules [numStages]*latch
 	// probe reports the attest probe the network step started; nil when
 	// none did or its result was taken.
 	probe <-chan probeResult

@@ -30,12 +30,12 @@ var errNoDepFile = errors.New("no modules.dep")
 // loads under way finish (finit_module cannot be interrupted) and the step
 // fails.
 //
-// Only the modules the network and the SNP report need (earlyModules and
-// what they depend on) load within the step; the others go on loading in
-// the background while the guest talks to the broker: first the disk's
-// (driver, device mapper, ciphers), which the disk step waits for, then
-// the root file system's, which load while the disk is unlocked and the
-// mount step waits for (awaitModules).
+// The step waits only for the modules the network and the SNP report need
+// (stageEarly); the others start as soon as a CPU is free and go on
+// loading in the background while the guest talks to the broker: first
+// the disk driver, which the disk search waits for, then device-mapper and
+// the cipher, which unlock waits for, then the root file system's, which
+// the mount step waits for (moduleStages, awaitModules).
 func stepModules(ctx context.Context, s *State) error {
 	mods := s.Config.Modules
 	if len(mods) == 0 {
@@ -48,26 +48,13 @@ func stepModules(ctx context.Context, s *State) error {
 	case err != nil:
 		s.log.Warn("modules load one after the other", "reason", err)
 	}
-	early, late := planModules(mods, deps), modulePlan{}
-	if deps != nil { // else every module waits for all before it: nothing can go to the background
-		early, late = splitModules(early, func(n string) bool { return slices.Contains(earlyModules(), n) })
+	plan := planModules(mods, deps)
+	stage := make([]moduleStage, len(mods)) // all stageEarly: each waits for all before it, nothing is left to the background
+	if deps != nil {
+		stage = moduleStages(plan, s.Config.Disk.FSType)
 	}
-
-	load := func(p string) error {
-		t0 := s.sys.Clock.Now()
-		if err := s.sys.Modules.Load(p); err != nil {
-			return err
-		}
-		s.log.Debug("module loaded", "path", p, "ms", s.sys.Clock.Now().Sub(t0).Milliseconds())
-		return nil
-	}
-	if err := early.run(ctx, workers(), func(i int) error { return load(early.paths[i]) }); err != nil {
-		return err
-	}
-	if len(late.paths) > 0 {
-		s.lateModules = startLate(ctx, s, stageModules(late, s.Config.Disk.FSType), load)
-	}
-	return nil
+	s.modules = startModules(ctx, s, plan, stage)
+	return s.awaitModules(ctx, stageEarly)
 }
 
 // modulePlan is the module list with, for each entry, the positions of
@@ -104,80 +91,6 @@ func planModules(paths []string, deps map[string][]string) modulePlan {
 		}
 	}
 	return p
-}
-
-// loadResult is the outcome of one load.
-type loadResult struct {
-	i   int
-	err error
-}
-
-// run loads every module with load(i), at most workers at a time, each
-// once its waits are done, the earliest ready entry first. It returns the
-// failures, in list order, once no load is under way; after a failure or
-// the end of ctx it starts no more loads.
-func (p modulePlan) run(ctx context.Context, workers int, load func(i int) error) error {
-	pending := make([]int, len(p.paths)) // unfinished waits per entry
-	next := make([][]int, len(p.paths))  // entries waiting for each entry
-	var ready []int
-	for i, ws := range p.waits {
-		pending[i] = len(ws)
-		for _, j := range ws {
-			next[j] = append(next[j], i)
-		}
-		if len(ws) == 0 {
-			ready = append(ready, i)
-		}
-	}
-	results := make(chan loadResult)
-	var failed []loadResult
-	started := make([]bool, len(p.paths))
-	running := 0
-	for {
-		for running < workers && len(ready) > 0 && len(failed) == 0 && ctx.Err() == nil {
-			i := ready[0]
-			ready = ready[1:]
-			running++
-			started[i] = true
-			go func() { results <- loadResult{i, load(i)} }()
-		}
-		if running == 0 {
-			break
-		}
-		r := <-results
-		running--
-		if r.err != nil {
-			failed = append(failed, r)
-			continue
-		}
-		for _, j := range next[r.i] {
-			if pending[j]--; pending[j] == 0 {
-				ready = insertSorted(ready, j)
-			}
-		}
-	}
-	return p.outcome(ctx, failed, started)
-}
-
-// outcome is run's error: the failed loads in list order, else the end of
-// ctx if modules are left.
-func (p modulePlan) outcome(ctx context.Context, failed []loadResult, started []bool) error {
-	if len(failed) > 0 {
-		slices.SortFunc(failed, func(a, b loadResult) int { return a.i - b.i })
-		errs := make([]error, len(failed))
-		for k, f := range failed {
-			errs[k] = fmt.Errorf("loading module %s: %w", p.paths[f.i], f.err)
-		}
-		return errors.Join(errs...)
-	}
-	if i := slices.Index(started, false); i >= 0 {
-		err := ctx.Err()
-		if err == nil { // unreachable: every wait is on an earlier entry
-			err = errors.New("dependency wait never ended")
-		}
-		return fmt.Errorf("before loading %s: %w", p.paths[i], err)
-	}
-	return nil
 }
 
 // moduleDeps reads the modules.dep of the directory the first module is in,
@@ -231,10 +144,4 @@ func parseModulesDep(dir, text string) (map[string][]string, error) {
 		out[abs(mod)] = need
 	}
 	return out, nil
-}
-
-// insertSorted inserts v into the ascending slice s.
-func insertSorted(s []int, v int) []int {
-	i, _ := slices.BinarySearch(s, v)
-	return slices.Insert(s, i, v)
 }

@@ -27,83 +27,101 @@ func TestModuleName(t *testing.T) {
 	}
 }
 
-// TestSplitModules: the picked plan holds the seeds and everything they
-// wait for, in list order; the rest the others, renumbered, their waits on
-// picked modules dropped.
-func TestSplitModules(t *testing.T) {
-	paths := []string{"/m/virtio.ko", "/m/dm-mod.ko", "/m/virtio_pci.ko", "/m/dm-crypt.ko", "/m/virtio_blk.ko", "/m/virtio_net.ko"}
-	deps := map[string][]string{
-		"/m/virtio.ko": {}, "/m/dm-mod.ko": {}, "/m/virtio_pci.ko": {"/m/virtio.ko"},
-		"/m/dm-crypt.ko": {"/m/dm-mod.ko"}, "/m/virtio_blk.ko": {"/m/virtio.ko"}, "/m/virtio_net.ko": {"/m/virtio.ko"},
+// TestModuleStagesAssigned: each module belongs to the first stage that
+// needs it: the network's chain is early, crc16 (dm-crypt's and ext4's)
+// loads with device-mapper, a module nothing names (loop) with the disk
+// driver.
+func TestModuleStagesAssigned(t *testing.T) {
+	deps := map[string][]string{"virtio": nil, "virtio_pci": {"virtio"}, "virtio_net": {"virtio"},
+		"virtio_blk": {"virtio"}, "loop": nil, "dm-mod": nil, "crc16": nil, "dm-crypt": {"dm-mod", "crc16"},
+		"mbcache": nil, "ext4": {"crc16", "mbcache"}, "overlay": nil}
+	want := map[string]moduleStage{"virtio": stageEarly, "virtio_pci": stageEarly, "virtio_net": stageEarly,
+		"virtio_blk": stageDisk, "loop": stageDisk, "dm-mod": stageCrypt, "crc16": stageCrypt, "dm-crypt": stageCrypt,
+		"mbcache": stageRoot, "ext4": stageRoot, "overlay": stageRoot}
+	names := []string{"virtio", "virtio_pci", "virtio_net", "virtio_blk", "loop", "dm-mod", "crc16", "dm-crypt",
+		"mbcache", "ext4", "overlay"}
+	var paths []string
+	full := map[string][]string{}
+	for _, n := range names {
+		paths = append(paths, "/m/"+n+".ko")
+		full["/m/"+n+".ko"] = nil
+		for _, d := range deps[n] {
+			full["/m/"+n+".ko"] = append(full["/m/"+n+".ko"], "/m/"+d+".ko")
+		}
 	}
-	early, late := splitModules(planModules(paths, deps), func(n string) bool { return slices.Contains(earlyModules(), n) })
-	if want := []string{"/m/virtio.ko", "/m/virtio_pci.ko", "/m/virtio_net.ko"}; !slices.Equal(early.paths, want) {
-		t.Errorf("early = %v, want %v", early.paths, want)
-	}
-	if want := [][]int{nil, {0}, {0}}; !slices.EqualFunc(early.waits, want, slices.Equal) {
-		t.Errorf("early waits = %v, want %v", early.waits, want)
-	}
-	if want := []string{"/m/dm-mod.ko", "/m/dm-crypt.ko", "/m/virtio_blk.ko"}; !slices.Equal(late.paths, want) {
-		t.Errorf("late = %v, want %v", late.paths, want)
-	}
-	if want := [][]int{nil, {0}, nil}; !slices.EqualFunc(late.waits, want, slices.Equal) {
-		t.Errorf("late waits = %v, want %v (virtio_blk's wait on virtio is early)", late.waits, want)
+	got := moduleStages(planModules(paths, full), "ext4")
+	for i, n := range names {
+		if got[i] != want[n] {
+			t.Errorf("%s: stage %s, want %s", n, got[i], want[n])
+		}
 	}
 }
 
-// TestModuleStages: after the early modules, the disk driver loads in the
-// first background stage, device-mapper with its targets in the second
-// (with crc16, which ext4 needs too), the root file system's and overlay's
-// in the third; each stage's wait returns while the next is still loading,
-// and a failure in the last reaches the mount step's wait as
+// TestModuleStages: the modules step returns once the early modules are
+// loaded; the disk driver's and device-mapper's stages are loaded while
+// the root file system's module is still loading (each waiter waits only
+// for its own), and a failure there reaches the mount step's wait as
 // MODULES_FAILED.
 func TestModuleStages(t *testing.T) {
 	mods := []string{mp("k/virtio.ko"), mp("k/virtio_pci.ko"), mp("k/crc16.ko"), mp("k/mbcache.ko"),
 		mp("k/virtio_blk.ko"), mp("k/dm-mod.ko"), mp("k/dm-crypt.ko"), mp("k/ext4.ko"), mp("k/overlay.ko")}
 	dep := "k/virtio.ko:\nk/virtio_pci.ko: k/virtio.ko\nk/crc16.ko:\nk/mbcache.ko:\nk/virtio_blk.ko: k/virtio.ko\n" +
 		"k/dm-mod.ko:\nk/dm-crypt.ko: k/dm-mod.ko k/crc16.ko\nk/ext4.ko: k/crc16.ko k/mbcache.ko\nk/overlay.ko:\n"
-	crypt, ext4 := make(chan struct{}), make(chan struct{})
-	g := &gatedLoader{gate: map[string]chan struct{}{mods[6]: crypt, mods[7]: ext4},
-		fail: map[string]error{mods[7]: errors.New("ENOEXEC")}}
+	ext4 := make(chan struct{})
+	g := &gatedLoader{gate: map[string]chan struct{}{mods[7]: ext4}, fail: map[string]error{mods[7]: errors.New("ENOEXEC")}}
 	var log bytes.Buffer
 	s := modState(mods, map[string][]byte{testModDir + "/modules.dep": []byte(dep)}, g, &log)
 	s.Config.Disk.FSType = "ext4"
 	if err := stepModules(context.Background(), s); err != nil {
 		t.Fatal(err)
 	}
-	stages := []struct {
-		st            moduleStage
-		loaded, later []string // this stage's modules; the later stages'
-		open          chan struct{}
-	}{
-		{stageDisk, []string{mods[4]}, []string{mods[2], mods[3], mods[5], mods[6], mods[7], mods[8]}, crypt},
-		{stageCrypt, []string{mods[2], mods[5], mods[6]}, []string{mods[3], mods[7], mods[8]}, ext4},
+	if ev := g.log(); !slices.Contains(ev, "end "+mods[1]) {
+		t.Errorf("after the step: %v; want virtio_pci loaded", ev)
 	}
-	for _, st := range stages {
+	for _, st := range []struct {
+		st     moduleStage
+		loaded []string
+	}{{stageDisk, []string{mods[4]}}, {stageCrypt, []string{mods[2], mods[5], mods[6]}}} {
 		if err := s.awaitModules(context.Background(), st.st); err != nil {
 			t.Fatalf("%s stage: %v", st.st, err)
 		}
 		ev := g.log()
-		last := 0
 		for _, m := range st.loaded {
-			last = max(last, slices.Index(ev, "end "+m))
 			if !slices.Contains(ev, "end "+m) {
 				t.Errorf("after the %s stage: %v; want %s loaded", st.st, ev, m)
 			}
 		}
-		for _, m := range st.later {
-			if i := slices.Index(ev, "start "+m); i >= 0 && i < last {
-				t.Errorf("loads: %v; want %s started only after the %s stage", ev, m, st.st)
-			}
+		if slices.Contains(ev, "end "+mods[7]) {
+			t.Errorf("after the %s stage: %v; want ext4 still loading", st.st, ev)
 		}
-		if slices.Contains(ev, "end "+mods[6]) != (st.st == stageCrypt) || slices.Contains(ev, "end "+mods[7]) {
-			t.Errorf("after the %s stage: %v; want the next stage's gated module still loading", st.st, ev)
-		}
-		close(st.open)
 	}
+	close(ext4)
 	err := s.awaitModules(context.Background(), stageRoot)
 	if !errors.Is(err, ErrModules) || !strings.Contains(err.Error(), "ENOEXEC") {
 		t.Fatalf("root stage = %v, want ErrModules with ext4's error", err)
+	}
+}
+
+// TestEarlyFirst: the ready module of the modules step's own stage starts
+// before the ready background ones (listed first), and background loads
+// take no more than their share of the workers.
+func TestEarlyFirst(t *testing.T) {
+	p := planModules([]string{"/m/bg1.ko", "/m/bg2.ko", "/m/e1.ko", "/m/e2.ko"},
+		map[string][]string{"/m/bg1.ko": nil, "/m/bg2.ko": nil, "/m/e1.ko": nil, "/m/e2.ko": {"/m/e1.ko"}})
+	for _, tt := range []struct {
+		workers, bg int
+		want        []bool // started: bg1, bg2, e1, e2 (e2 waits for e1)
+	}{
+		{1, 1, []bool{false, false, true, false}}, // one worker: e1
+		{3, 1, []bool{true, false, true, false}},  // e1, and one background load beside it
+		{3, 2, []bool{true, true, true, false}},
+	} {
+		l := newModuleLoader(p, []moduleStage{stageDisk, stageRoot, stageEarly, stageEarly}, tt.workers, tt.bg)
+		l.load = func(int) error { return nil }
+		l.start(context.Background(), make(chan loadResult, 4))
+		if !slices.Equal(l.started, tt.want) {
+			t.Errorf("%d workers, %d for the background: started %v, want %v", tt.workers, tt.bg, l.started, tt.want)
+		}
 	}
 }
 
@@ -111,8 +129,8 @@ func TestModuleStages(t *testing.T) {
 // disk step, which waits for it, as MODULES_FAILED; the early modules were
 // loaded within the modules step.
 func TestLateModuleFailure(t *testing.T) {
-	mods := []string{mp("kernel/virtio_pci.ko"), mp("kernel/dm-mod.ko")}
-	files := map[string][]byte{testModDir + "/modules.dep": []byte("kernel/virtio_pci.ko:\nkernel/dm-mod.ko:\n")}
+	mods := []string{mp("kernel/virtio_pci.ko"), mp("kernel/virtio_blk.ko")}
+	files := map[string][]byte{testModDir + "/modules.dep": []byte("kernel/virtio_pci.ko:\nkernel/virtio_blk.ko:\n")}
 	gate := make(chan struct{})
 	g := &gatedLoader{gate: map[string]chan struct{}{mods[1]: gate}, fail: map[string]error{mods[1]: errors.New("ENOEXEC")}}
 	var log bytes.Buffer
@@ -121,7 +139,7 @@ func TestLateModuleFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	if ev := g.log(); !slices.Contains(ev, "end "+mods[0]) || slices.Contains(ev, "end "+mods[1]) {
-		t.Errorf("after the step: %v; want virtio_pci loaded, dm-mod still loading", ev)
+		t.Errorf("after the step: %v; want virtio_pci loaded, virtio_blk still loading", ev)
 	}
 	close(gate)
 	err := s.awaitModules(context.Background(), stageDisk)
@@ -133,9 +151,6 @@ func TestLateModuleFailure(t *testing.T) {
 	}
 	if err := s.awaitModules(context.Background(), stageDisk); !errors.Is(err, ErrModules) {
 		t.Errorf("second wait = %v, want ErrModules again (every waiter sees it)", err)
-	}
-	if err := s.awaitModules(context.Background(), stageRoot); !errors.Is(err, ErrModules) {
-		t.Errorf("root stage after a failed disk stage = %v, want ErrModules", err)
 	}
 }
 

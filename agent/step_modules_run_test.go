@@ -42,6 +42,21 @@ func (g *gatedLoader) Load(p string) error {
 	return g.fail[p]
 }
 
+// runEarly loads p as the modules step's own stage (every entry
+// stageEarly) with a moduleLoader of workers and returns its outcome.
+func runEarly(ctx context.Context, p modulePlan, workers int, load func(i int) error) error {
+	l := newModuleLoader(p, make([]moduleStage, len(p.paths)), workers, 0)
+	var err error
+	l.load = load
+	l.done = func(st moduleStage, e error) {
+		if st == stageEarly {
+			err = e
+		}
+	}
+	l.run(ctx)
+	return err
+}
+
 func (g *gatedLoader) log() []string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -59,7 +74,7 @@ func TestRunModulesConcurrent(t *testing.T) {
 	g := &gatedLoader{gate: map[string]chan struct{}{"/m/a.ko": gateA}, started: make(chan string, 8)}
 	done := make(chan error, 1)
 	go func() {
-		done <- planModules(paths, deps).run(context.Background(), 2, func(i int) error { return g.Load(paths[i]) })
+		done <- runEarly(context.Background(), planModules(paths, deps), 2, func(i int) error { return g.Load(paths[i]) })
 	}()
 	// b ends and the second worker moves on to d; c still waits for a.
 	waitStarted(t, g.started, "/m/a.ko", "/m/b.ko", "/m/d.ko")
@@ -85,7 +100,7 @@ func TestRunModulesWorkerLimit(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() {
-		done <- planModules(paths, deps).run(context.Background(), 2, func(i int) error { return g.Load(paths[i]) })
+		done <- runEarly(context.Background(), planModules(paths, deps), 2, func(i int) error { return g.Load(paths[i]) })
 	}()
 	waitStarted(t, g.started, "/m/a.ko", "/m/b.ko") // the earliest ready first
 	select {
@@ -124,7 +139,7 @@ func waitStarted(t *testing.T, ch chan string, want ...string) {
 func TestRunModulesOneWorkerKeepsOrder(t *testing.T) {
 	paths := []string{"/m/a.ko", "/m/b.ko", "/m/c.ko"}
 	g := &gatedLoader{}
-	if err := planModules(paths, nil).run(context.Background(), 1, func(i int) error { return g.Load(paths[i]) }); err != nil {
+	if err := runEarly(context.Background(), planModules(paths, nil), 1, func(i int) error { return g.Load(paths[i]) }); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{"start /m/a.ko", "end /m/a.ko", "start /m/b.ko", "end /m/b.ko", "start /m/c.ko", "end /m/c.ko"}
@@ -145,7 +160,7 @@ func TestRunModulesFailure(t *testing.T) {
 		started: make(chan string, 8)}
 	done := make(chan error, 1)
 	go func() {
-		done <- planModules(paths, deps).run(context.Background(), 2, func(i int) error { return g.Load(paths[i]) })
+		done <- runEarly(context.Background(), planModules(paths, deps), 2, func(i int) error { return g.Load(paths[i]) })
 	}()
 	waitStarted(t, g.started, "/m/a.ko", "/m/b.ko")
 	select {
@@ -170,7 +185,7 @@ func TestRunModulesFailure(t *testing.T) {
 func TestRunModulesContextEnded(t *testing.T) {
 	paths := []string{"/m/a.ko", "/m/b.ko"}
 	ctx, cancel := context.WithCancel(context.Background())
-	err := planModules(paths, nil).run(ctx, 2, func(i int) error { cancel(); return nil })
+	err := runEarly(ctx, planModules(paths, nil), 2, func(i int) error { cancel(); return nil })
 	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "before loading /m/b.ko") {
 		t.Errorf("err = %v, want canceled before b", err)
 	}

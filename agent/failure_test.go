@@ -211,20 +211,40 @@ func TestFailurePolicyFromConfig(t *testing.T) {
 	}
 }
 
-// TestCryptModuleFailure: a device-mapper module that fails to load in the
-// background fails the boot at the unlock step, which waits for it only
-// before the dm-crypt table is loaded, as MODULES_FAILED; the disk driver
-// (an earlier stage) was enough for the disk step.
-func TestCryptModuleFailure(t *testing.T) {
-	h := newHarness(t)
+// TestBackgroundModuleFailure: a module that fails to load in the
+// background fails the boot, as MODULES_FAILED, at the step that needs
+// it, which waits for it only where it needs it: device-mapper before the
+// dm-crypt table (the disk driver, an earlier stage, was enough for the
+// disk step), overlay once the root is mounted, before the writable
+// places.
+func TestBackgroundModuleFailure(t *testing.T) {
 	const dir = "/lib/modules/6.1.0-9-amd64/"
-	h.cfg.Modules = []string{dir + "kernel/virtio_net.ko", dir + "kernel/virtio_blk.ko", dir + "kernel/dm-crypt.ko"}
-	b, err := h.cfg.JSON()
-	if err != nil {
-		t.Fatal(err)
+	for _, tt := range []struct {
+		failing, step string
+		called        string   // a call the failing step made before waiting
+		forbidden     []string // calls that must not happen
+	}{
+		{"dm-crypt", "unlock", "unlock /dev/vda root-crypt key=32 meta=327680", []string{"verity", "mount ext4"}},
+		{"overlay", "mount", "mount ext4 /dev/mapper/root /newroot", []string{"mount tmpfs tmpfs /newroot", "mount overlay"}},
+	} {
+		t.Run(tt.failing, func(t *testing.T) {
+			h := newHarness(t)
+			var dep strings.Builder
+			h.cfg.Modules = nil
+			for _, m := range []string{"virtio_net", "virtio_blk", "dm-crypt", "ext4", "overlay"} {
+				h.cfg.Modules = append(h.cfg.Modules, dir+"kernel/"+m+".ko")
+				dep.WriteString("kernel/" + m + ".ko:\n")
+			}
+			b, err := h.cfg.JSON()
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.f.files = map[string][]byte{config.Path: b, dir + "modules.dep": []byte(dep.String())}
+			h.f.modErr = map[string]error{dir + "kernel/" + tt.failing + ".ko": errors.New("ENOEXEC")}
+			checkFailure(t, h, h.run(), tt.step, klog.CodeModulesFailed, tt.forbidden)
+			if !h.f.called(tt.called) {
+				t.Errorf("no %q before the wait", tt.called)
+			}
+		})
 	}
-	h.f.files = map[string][]byte{config.Path: b,
-		dir + "modules.dep": []byte("kernel/virtio_net.ko:\nkernel/virtio_blk.ko:\nkernel/dm-crypt.ko:\n")}
-	h.f.modErr = map[string]error{dir + "kernel/dm-crypt.ko": errors.New("ENOEXEC")}
-	checkFailure(t, h, h.run(), "unlock", klog.CodeModulesFailed, []string{"verity", "mount ext4"})
 }

@@ -33,14 +33,19 @@ const (
 	// loads while the key is fetched, and the unlock step awaits it just
 	// before the dm-crypt table is loaded.
 	stageCrypt
-	// stageRoot is the root file system's module and overlay, with what
-	// only they need; it loads while the disk is unlocked and checked, and
-	// the mount step awaits it.
+	// stageRoot is the root file system's module with what only it needs;
+	// it loads while the disk is unlocked and checked, and the mount step
+	// awaits it.
 	stageRoot
+	// stageWritable is overlay, which the mount step awaits once the root
+	// is mounted, before the writable places of a read-only root.
+	stageWritable
 	numStages
 )
 
-func (st moduleStage) String() string { return [...]string{"early", "disk", "crypt", "root"}[st] }
+func (st moduleStage) String() string {
+	return [...]string{"early", "disk", "crypt", "root", "writable"}[st]
+}
 
 // cryptModules are the stageCrypt modules, by canonical name: the
 // device-mapper targets and the AES-NI implementation dm-crypt must use
@@ -49,7 +54,10 @@ func cryptModules() []string { return []string{"dm_crypt", "dm_verity", "aesni_i
 
 // rootModules are the stageRoot modules, by canonical name, for a root of
 // file system fstype (its module has the file system's name).
-func rootModules(fstype string) []string { return []string{fstype, "overlay"} }
+func rootModules(fstype string) []string { return []string{fstype} }
+
+// writableModules are the stageWritable modules, by canonical name.
+func writableModules() []string { return []string{"overlay"} }
 
 // workers is how many modules load at a time: one per CPU.
 func workers() int { return max(1, runtime.NumCPU()) }
@@ -70,20 +78,23 @@ func moduleName(p string) string {
 
 // moduleStages gives each entry of p the first stage that needs it, in
 // stage order: stageEarly is earlyModules with what they wait for;
-// stageDisk every module neither cryptModules nor rootModules need, with
-// what it waits for; stageCrypt what is left of cryptModules and what they
-// wait for; stageRoot the rest. A module two stages need loads with the
-// earlier one, so a stage only ever waits for its own or earlier stages.
+// stageDisk every module the later stages do not need, with what it waits
+// for; stageCrypt, stageRoot and stageWritable what is left of
+// cryptModules, rootModules and writableModules and what they wait for.
+// A module two stages need loads with the earlier one, so a stage only
+// ever waits for its own or earlier stages.
 func moduleStages(p modulePlan, fstype string) []moduleStage {
 	named := func(names []string) func(i int) bool {
 		return func(i int) bool { return slices.Contains(names, moduleName(p.paths[i])) }
 	}
 	crypt, root := p.closure(named(cryptModules())), p.closure(named(rootModules(fstype)))
+	writable := p.closure(named(writableModules()))
 	seeds := [numStages]func(i int) bool{
-		stageEarly: named(earlyModules()),
-		stageDisk:  func(i int) bool { return !crypt[i] && !root[i] },
-		stageCrypt: func(i int) bool { return crypt[i] },
-		stageRoot:  func(int) bool { return true },
+		stageEarly:    named(earlyModules()),
+		stageDisk:     func(i int) bool { return !crypt[i] && !root[i] && !writable[i] },
+		stageCrypt:    func(i int) bool { return crypt[i] },
+		stageRoot:     func(i int) bool { return root[i] },
+		stageWritable: func(int) bool { return true },
 	}
 	stage := make([]moduleStage, len(p.paths))
 	set := make([]bool, len(p.paths))

@@ -30,14 +30,14 @@ func TestModuleName(t *testing.T) {
 // TestModuleStagesAssigned: each module belongs to the first stage that
 // needs it: the network's chain is early, crc16 (dm-crypt's and ext4's)
 // loads with device-mapper, a module nothing names (loop) with the disk
-// driver.
+// driver, overlay last.
 func TestModuleStagesAssigned(t *testing.T) {
 	deps := map[string][]string{"virtio": nil, "virtio_pci": {"virtio"}, "virtio_net": {"virtio"},
 		"virtio_blk": {"virtio"}, "loop": nil, "dm-mod": nil, "crc16": nil, "dm-crypt": {"dm-mod", "crc16"},
 		"mbcache": nil, "ext4": {"crc16", "mbcache"}, "overlay": nil}
 	want := map[string]moduleStage{"virtio": stageEarly, "virtio_pci": stageEarly, "virtio_net": stageEarly,
 		"virtio_blk": stageDisk, "loop": stageDisk, "dm-mod": stageCrypt, "crc16": stageCrypt, "dm-crypt": stageCrypt,
-		"mbcache": stageRoot, "ext4": stageRoot, "overlay": stageRoot}
+		"mbcache": stageRoot, "ext4": stageRoot, "overlay": stageWritable}
 	names := []string{"virtio", "virtio_pci", "virtio_net", "virtio_blk", "loop", "dm-mod", "crc16", "dm-crypt",
 		"mbcache", "ext4", "overlay"}
 	var paths []string

@@ -12,7 +12,7 @@ import (
 // dm-verity device when there is one, always read-only then (ext4 with
 // "noload": nothing may replay a journal into a device that cannot be
 // written). A root that cannot be written (dm-verity or erofs) then gets
-// its writable places in memory (writablePlaces).
+// its writable places in memory (writablePlaces), once overlay is loaded.
 func stepMount(ctx context.Context, s *State) error {
 	if err := s.awaitModules(ctx, stageRoot); err != nil {
 		return err
@@ -34,6 +34,9 @@ func stepMount(ctx context.Context, s *State) error {
 	s.log.Info("root mounted", "dev", src, "fstype", d.FSType, "on", s.opts.NewRoot, "read_only", flags&MountReadOnly != 0)
 	if !readOnly {
 		return nil
+	}
+	if err := s.awaitModules(ctx, stageWritable); err != nil {
+		return err
 	}
 	return writablePlaces(s)
 }

@@ -19,8 +19,10 @@ const (
 	reportEndMeasurement = 0xC0
 )
 
-// configfsMount is where configfs-tsm lives; mounted on demand because the
-// configfs module may only be loaded by the modules step.
+// configfsMount is where configfs-tsm lives (Linux >= 6.7); mounted on
+// demand, only for the providers that may use it, because configfs may be
+// a module (Debian 6.1's is, and has no configfs-tsm): mounting it before
+// the modules step would only make the kernel ask for the module.
 func configfsMount() Mount {
 	return Mount{Source: "configfs", Target: "/sys/kernel/config", FSType: "configfs",
 		Flags: MountNoSuid | MountNoDev | MountNoExec}

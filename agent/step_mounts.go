@@ -25,15 +25,6 @@ type mountAction struct{ Mount }
 func (a mountAction) apply(m Mounter) error { return m.Mount(a.Mount) }
 func (a mountAction) String() string        { return fmt.Sprintf("mount %s on %s", a.FSType, a.Target) }
 
-// optionalAction is setup whose failure is tolerated: the kernel may lack the
-// feature (configfs is a module in Debian 6.1, which has no configfs-tsm anyway).
-type optionalAction struct{ setupAction }
-
-func (a optionalAction) apply(m Mounter) error {
-	_ = a.setupAction.apply(m)
-	return nil
-}
-
 // setupActions is the static setup PID 1 does before anything else.
 func setupActions(newRoot string) []setupAction {
 	const hardened = MountNoSuid | MountNoDev | MountNoExec
@@ -47,8 +38,6 @@ func setupActions(newRoot string) []setupAction {
 		mountAction{Mount{Source: "sysfs", Target: "/sys", FSType: "sysfs", Flags: hardened}},
 		mountAction{Mount{Source: "devtmpfs", Target: "/dev", FSType: "devtmpfs", Flags: MountNoSuid, Data: "mode=0755"}},
 		mountAction{Mount{Source: "tmpfs", Target: "/run", FSType: "tmpfs", Flags: MountNoSuid | MountNoDev, Data: "mode=0755"}},
-		// configfs-tsm (Linux >= 6.7) lives here; SNP reports fall back to /dev/sev-guest without it.
-		optionalAction{mountAction{Mount{Source: "configfs", Target: "/sys/kernel/config", FSType: "configfs", Flags: hardened}}},
 	}
 }
 

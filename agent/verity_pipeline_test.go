@@ -114,7 +114,7 @@ func TestErofsWithoutVerity(t *testing.T) {
 	h.f.dirs["/newroot/tmp"] = fs.ModeSymlink | 0o777
 	bootOK(t, h, "/dev/mapper/root")
 	var got []string
-	for _, m := range h.f.mounts[5:] { // after the pseudo file systems
+	for _, m := range h.f.mounts[4:] { // after the pseudo file systems
 		got = append(got, m.FSType+" "+m.Target+" "+m.Data)
 	}
 	want := []string{"erofs /newroot ", "tmpfs /run/cvminit-rw mode=0755",

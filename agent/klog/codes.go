@@ -51,7 +51,8 @@ func Codes() []CodeInfo {
 			"tpm.mode required needs a TPM; with auto a TPM that is present must work " +
 				"(check the VM's TPM device and the kernel log), or set tpm.mode off"},
 		{CodeModulesFailed, "a kernel module could not be loaded",
-			"the initramfs was built for another kernel release, or a dependency is missing"},
+			"the initramfs was built for another kernel release, or a dependency is missing; " +
+				"aesni_intel fails on a CPU without AES-NI, which dm-crypt must use"},
 		{CodeNetworkDown, "the network could not be configured",
 			"check the VM's network device and network.* in the config"},
 		{CodeAttestUnavailable, "no SNP attestation report could be obtained",

@@ -10,6 +10,8 @@
 // switchroot, prints no step line (it execs the new init); its bar is
 // implied: the OK line's total_ms minus the printed steps (which also holds
 // the up to 1 ms per step that truncating to whole milliseconds loses).
+// Lines a kernel message cut in two are joined back first (Mender, which
+// the e2e tests' console reader uses too).
 //
 // The SVG is written by hand (fmt, encoding/xml's escaping): the output is
 // small, fixed in layout and deterministic, which no plotting library offers
@@ -20,7 +22,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"strings"
 
 	"github.com/cvminit/cvminit/agent/klog"
@@ -102,8 +103,9 @@ func Parse(r io.Reader) (Timeline, error) {
 // ParseLines is Parse over lines already split (line endings tolerated).
 func ParseLines(lines []string) (Timeline, error) {
 	var p parser
+	var m Mender
 	for _, l := range lines {
-		for _, piece := range splitKernel(l) {
+		for _, piece := range m.Line(l) {
 			p.line(piece)
 		}
 	}
@@ -160,28 +162,4 @@ func (p *parser) finish() (Timeline, error) {
 		Implied: true})
 	t.TotalMS = p.final.TotalMS
 	return t, nil
-}
-
-// kernelStamp matches the "[   12.345678] " that starts every kernel
-// message.
-var kernelStamp = regexp.MustCompile(`\[ *[0-9]+\.[0-9]{6}\] `)
-
-// splitKernel splits a line where a kernel message begins inside it: the
-// kernel writes to the serial port past the tty, so one of its messages can
-// land inside (or right before the end of) a line cvminit is writing.
-func splitKernel(line string) []string {
-	var out []string
-	for {
-		locs := kernelStamp.FindAllStringIndex(line, 2)
-		switch {
-		case len(locs) == 0:
-			return append(out, line)
-		case locs[0][0] > 0:
-			out, line = append(out, line[:locs[0][0]]), line[locs[0][0]:]
-		case len(locs) == 2:
-			out, line = append(out, line[:locs[1][0]]), line[locs[1][0]:]
-		default:
-			return append(out, line)
-		}
-	}
 }

@@ -143,10 +143,17 @@ func TestParseRefusesHugeLogs(t *testing.T) {
 	}
 }
 
-func TestSplitKernel(t *testing.T) {
-	got := splitKernel("a[    1.000000] b[    2.000000] c")
-	want := []string{"a", "[    1.000000] b", "[    2.000000] c"}
-	if strings.Join(got, "|") != strings.Join(want, "|") {
-		t.Errorf("splitKernel = %q, want %q", got, want)
+// A kernel message that cut a step line in two does not lose the step:
+// the line's start and its rest (after the kernel's own newline) are
+// joined back.
+func TestParseCutStepLine(t *testing.T) {
+	tl, err := ParseLines([]string{"cvminit: step=mounts status=ok ms=10\r",
+		"cvminit: step=lo[    1.000000] IPv6: ADDRCONF(NETDEV_CHANGE): eth0: link becomes ready\r",
+		"g status=ok ms=5\r", "CVMINIT-STATUS v1 OK root=/dev/vda init=/sbin/init total_ms=20\r"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tl.Bars) != 3 || tl.Bars[1].Name != "log" || tl.Bars[1].MS != 5 || tl.Bars[2].MS != 5 {
+		t.Errorf("got %+v, want mounts 10, log 5 and 5 implied", tl.Bars)
 	}
 }

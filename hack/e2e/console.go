@@ -8,12 +8,12 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/cvminit/cvminit/agent/klog"
+	"github.com/cvminit/cvminit/timeline"
 )
 
 // Line is one line of serial output and when it was complete, measured
@@ -35,9 +35,7 @@ type Console struct {
 	raw     bytes.Buffer
 	lines   []Line
 	partial []byte
-	// cut is the start of a line a kernel message interrupted, waiting
-	// for its rest: the next line that is not a kernel message.
-	cut string
+	mend    timeline.Mender // lines a kernel message cut, joined back
 }
 
 // NewConsole returns a console that copies its input to log (nil: none)
@@ -81,41 +79,11 @@ func (c *Console) split(p []byte) {
 		if i < 0 {
 			break
 		}
-		for _, t := range c.rejoin(splitKernel(strings.TrimRight(string(c.partial[:i]), "\r"))) {
+		for _, t := range c.mend.Line(string(c.partial[:i])) {
 			c.lines = append(c.lines, Line{Text: t, At: at})
 		}
 		c.partial = c.partial[i+1:]
 	}
-}
-
-// rejoin mends the pieces of one line that splitKernel cut: a kernel
-// message that lands inside a line the guest is writing ends with its own
-// newline, and the rest of the guest's line follows on the next line
-// (seen: "cvminit: step=mo[    4.257860] IPv6: ... link becomes ready",
-// then "unt status=ok ms=135"). A start that is already a whole step or
-// status line is kept as it is; any other start waits in c.cut for the next
-// piece that is not a kernel message.
-func (c *Console) rejoin(pieces []string) []string {
-	if c.cut != "" && !isKernelLine(pieces[0]) {
-		pieces[0], c.cut = c.cut+pieces[0], ""
-	}
-	if len(pieces) > 1 && !isKernelLine(pieces[0]) && !isProtocolLine(pieces[0]) {
-		c.cut, pieces = pieces[0], pieces[1:]
-	}
-	return pieces
-}
-
-// isKernelLine reports whether s starts with a kernel message's stamp.
-func isKernelLine(s string) bool {
-	loc := kernelStamp.FindStringIndex(s)
-	return loc != nil && loc[0] == 0
-}
-
-// isProtocolLine reports whether s is a whole step or status line.
-func isProtocolLine(s string) bool {
-	_, step := klog.ParseStep(s)
-	_, status := klog.ParseStatus(s)
-	return step || status
 }
 
 // Lines returns the complete lines so far plus the unterminated rest, if
@@ -124,8 +92,8 @@ func (c *Console) Lines() []Line {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := append([]Line(nil), c.lines...)
-	if c.cut != "" {
-		out = append(out, Line{Text: c.cut, At: time.Since(c.start)})
+	if rest := c.mend.Rest(); rest != "" {
+		out = append(out, Line{Text: rest, At: time.Since(c.start)})
 	}
 	if len(c.partial) > 0 {
 		out = append(out, Line{Text: strings.TrimRight(string(c.partial), "\r"), At: time.Since(c.start)})
@@ -208,30 +176,4 @@ func Leaks(out, secret []byte) []string {
 		}
 	}
 	return found
-}
-
-// kernelStamp matches the "[   12.345678] " that starts every kernel message.
-var kernelStamp = regexp.MustCompile(`\[ *[0-9]+\.[0-9]{6}\] `)
-
-// splitKernel splits a line where a kernel message begins inside it. The
-// kernel writes to the serial port directly, past the tty, so one of its
-// messages can land inside a line cvminit is writing (seen: a step line
-// followed by "[   15.675270] cvminit: boot failed ..." before its newline).
-func splitKernel(line string) []string {
-	var out []string
-	for {
-		loc := kernelStamp.FindStringIndex(line)
-		if loc == nil || loc[0] == 0 {
-			if loc != nil {
-				if next := kernelStamp.FindStringIndex(line[loc[1]:]); next != nil {
-					out = append(out, line[:loc[1]+next[0]])
-					line = line[loc[1]+next[0]:]
-					continue
-				}
-			}
-			return append(out, line)
-		}
-		out = append(out, line[:loc[0]])
-		line = line[loc[0]:]
-	}
 }

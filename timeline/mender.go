@@ -23,17 +23,33 @@ type Mender struct {
 // Line takes one console line (without its line ending) and returns the
 // lines it completes: the line split where kernel messages begin inside
 // it, a piece that ends a line cut earlier joined to that line's start,
-// and a start cut off by a kernel message held back until its rest comes.
-// A start that is already a whole step or status line is not held back.
+// and a start of one of cvminit's lines cut off by a kernel message held
+// back until its rest comes. A start that is already a whole step or
+// status line, or cannot begin a line of cvminit's (firmware output before
+// the kernel's first message, say), is not held back.
 func (m *Mender) Line(s string) []string {
 	pieces := splitKernel(strings.TrimRight(s, "\r"))
 	if m.cut != "" && !IsKernelLine(pieces[0]) {
 		pieces[0], m.cut = m.cut+pieces[0], ""
 	}
-	if len(pieces) > 1 && !IsKernelLine(pieces[0]) && !isProtocolLine(pieces[0]) {
+	if len(pieces) > 1 && mayBeCut(pieces[0]) {
 		m.cut, pieces = pieces[0], pieces[1:]
 	}
 	return pieces
+}
+
+// mayBeCut reports whether s can be the start of a line cvminit writes
+// that is not complete yet.
+func mayBeCut(s string) bool {
+	if s == "" || isProtocolLine(s) {
+		return false
+	}
+	for _, p := range []string{"cvminit: ", klog.StatusPrefix} {
+		if strings.HasPrefix(s, p) || strings.HasPrefix(p, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // Rest returns a line start still waiting for its rest, or "".

@@ -15,7 +15,10 @@ func TestMender(t *testing.T) {
 		in, want []string
 		rest     string
 	}{
-		{"split", []string{"a[    1.000000] b[    2.000000] c", "d"}, []string{"[    1.000000] b", "[    2.000000] c", "ad"}, ""},
+		{"split", []string{"cv[    1.000000] b[    2.000000] c", "minit: x"},
+			[]string{"[    1.000000] b", "[    2.000000] c", "cvminit: x"}, ""},
+		{"firmware output", []string{"Probing EDD... o\x1bc\x1b[2J[    0.000000] Linux version", "cvminit: step=mounts status=ok ms=5"},
+			[]string{"Probing EDD... o\x1bc\x1b[2J", "[    0.000000] Linux version", "cvminit: step=mounts status=ok ms=5"}, ""},
 		{"cut step line",
 			[]string{"cvminit: step=mo[    4.257860] IPv6: link becomes ready\r", "[    4.258000] another\r",
 				"unt status=ok ms=135\r", "cvminit: step=wipe status=ok ms=1"},

@@ -181,6 +181,23 @@ func TestDeadlineExceeded(t *testing.T) {
 	checkFailure(t, h, err, "network", klog.CodeDeadlineExceeded, []string{"broker"})
 }
 
+// TestProbeHangs: a probe report that never comes (the provider ignores
+// its context) fails the boot at the attest step, at the deadline, without
+// a second probe and without a request to the broker.
+func TestProbeHangs(t *testing.T) {
+	h := newHarness(t)
+	h.cfg.Boot.Deadline = config.Duration(time.Second)
+	h.cfg.Broker.Timeout = config.Duration(time.Second)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	h.f.reportHook = func() { <-release }
+	err := h.run()
+	checkFailure(t, h, err, "attest", klog.CodeDeadlineExceeded, []string{"broker get"})
+	if n := h.f.countCalls("report"); n != 1 {
+		t.Errorf("%d reports asked for, want 1", n)
+	}
+}
+
 func TestSwitchRootFailsAfterOK(t *testing.T) {
 	h := newHarness(t)
 	h.f.switchErr = errors.New("ENOEXEC")

@@ -27,36 +27,37 @@ type fake struct {
 	mu    sync.Mutex
 	calls []string
 
-	files     map[string][]byte
-	mountErr  map[string]error // by target
-	mounts    []Mount          // every Mount call, in order
-	dirs      map[string]fs.FileMode
-	mkdirErr  map[string]error // by path
-	lstatErr  map[string]error // by path
-	modErr    map[string]error // by path
-	netErr    error
-	netHook   func(ctx context.Context) // runs inside Configure (block, panic)
-	openErr   error
-	reportErr error
-	debugBit  bool
-	keyErr    error
-	keyHook   func() // runs first in GetResource
-	listFails int    // List fails this many times first
-	key       []byte
-	keyBuf    *secret.Buffer // the raw payload buffer handed to the agent
-	keyBytes  []byte         // its backing array, to check the wipe
-	sealedID  string         // header_sha256 of the payload (resource nil)
-	resource  []byte         // if set, released as is instead of a payload of key
-	usedKey   *secret.Buffer // the key the Unlocker got
-	usedBytes []byte         // its backing array, to check the wipe
-	disks     map[string][]byte
-	unlockErr error
-	verity    *disk.Verity // the payload's verity member (nil: a version 1 payload)
-	volSize   uint64       // size of the unlocked volume
-	verityErr error
-	table     VerityTable // the table Create got
-	checkErr  error
-	switchErr error
+	files      map[string][]byte
+	mountErr   map[string]error // by target
+	mounts     []Mount          // every Mount call, in order
+	dirs       map[string]fs.FileMode
+	mkdirErr   map[string]error // by path
+	lstatErr   map[string]error // by path
+	modErr     map[string]error // by path
+	netErr     error
+	netHook    func(ctx context.Context) // runs inside Configure (block, panic)
+	openErr    error
+	reportErr  error
+	debugBit   bool
+	keyErr     error
+	keyHook    func() // runs first in GetResource
+	reportHook func() // runs first in GetReport (block)
+	listFails  int    // List fails this many times first
+	key        []byte
+	keyBuf     *secret.Buffer // the raw payload buffer handed to the agent
+	keyBytes   []byte         // its backing array, to check the wipe
+	sealedID   string         // header_sha256 of the payload (resource nil)
+	resource   []byte         // if set, released as is instead of a payload of key
+	usedKey    *secret.Buffer // the key the Unlocker got
+	usedBytes  []byte         // its backing array, to check the wipe
+	disks      map[string][]byte
+	unlockErr  error
+	verity     *disk.Verity // the payload's verity member (nil: a version 1 payload)
+	volSize    uint64       // size of the unlocked volume
+	verityErr  error
+	table      VerityTable // the table Create got
+	checkErr   error
+	switchErr  error
 
 	keyLenAtSwitch int
 	sleeps         []time.Duration
@@ -155,6 +156,9 @@ func (f *fake) Open(name string, o snp.Options) (snp.Provider, error) {
 // must-be-one bit 17 (and DEBUG bit 19 if asked), REPORT_DATA at 0x50.
 func (f *fake) GetReport(_ context.Context, rd [64]byte) (*snp.Evidence, error) {
 	f.record("report")
+	if f.reportHook != nil {
+		f.reportHook()
+	}
 	if f.reportErr != nil {
 		return nil, f.reportErr
 	}

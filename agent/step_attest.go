@@ -29,17 +29,20 @@ func configfsMount() Mount {
 }
 
 // stepAttest takes the outcome of the probe the network step started
-// (startProbe), or probes now when none was started: the configured SNP
-// report provider, opened, gave one report with all-zero REPORT_DATA. The
+// (startProbe; started here when it was not): the configured SNP report
+// provider, opened, gave one report with all-zero REPORT_DATA. The
 // probe binds nothing (so it is useless to anyone who captures it) but
 // proves the provider works and lets the guest refuse to go on if its own
 // policy allows debugging (SECURITY.md H7) before any request goes to the
 // broker (the network step may have opened the TLS connection, which
 // carries nothing yet).
 func stepAttest(ctx context.Context, s *State) error {
+	if s.probe == nil {
+		startProbe(ctx, s)
+	}
 	r, ok := await(ctx, &s.probe)
 	if !ok {
-		r = probe(ctx, s)
+		return fmt.Errorf("waiting for the probe report: %w", ctx.Err())
 	}
 	if r.err != nil {
 		return r.err

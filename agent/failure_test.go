@@ -166,35 +166,34 @@ func TestDiskNeverAppears(t *testing.T) {
 	checkFailure(t, h, err, "disk", klog.CodeDiskNotFound, []string{"unlock"})
 }
 
+// TestDeadlineExceeded: a step that hangs (its hardware ignores the
+// context) fails the boot at the deadline, in that step, with nothing sent
+// to the broker: the network's configuration, or the probe report, which
+// is then not asked for a second time.
 func TestDeadlineExceeded(t *testing.T) {
-	h := newHarness(t)
-	h.cfg.Boot.Deadline = config.Duration(time.Second)
-	h.cfg.Broker.Timeout = config.Duration(time.Second)
-	release := make(chan struct{})
-	t.Cleanup(func() { close(release) })
-	h.f.netHook = func(context.Context) { <-release } // ignores its context
-	t0 := time.Now()
-	err := h.run()
-	if d := time.Since(t0); d > 1500*time.Millisecond {
-		t.Errorf("failure took %s, deadline 1s", d)
-	}
-	checkFailure(t, h, err, "network", klog.CodeDeadlineExceeded, []string{"broker"})
-}
-
-// TestProbeHangs: a probe report that never comes (the provider ignores
-// its context) fails the boot at the attest step, at the deadline, without
-// a second probe and without a request to the broker.
-func TestProbeHangs(t *testing.T) {
-	h := newHarness(t)
-	h.cfg.Boot.Deadline = config.Duration(time.Second)
-	h.cfg.Broker.Timeout = config.Duration(time.Second)
-	release := make(chan struct{})
-	t.Cleanup(func() { close(release) })
-	h.f.reportHook = func() { <-release }
-	err := h.run()
-	checkFailure(t, h, err, "attest", klog.CodeDeadlineExceeded, []string{"broker get"})
-	if n := h.f.countCalls("report"); n != 1 {
-		t.Errorf("%d reports asked for, want 1", n)
+	for step, forbidden := range map[string]string{"network": "broker", "attest": "broker get"} {
+		t.Run(step, func(t *testing.T) {
+			h := newHarness(t)
+			h.cfg.Boot.Deadline = config.Duration(time.Second)
+			h.cfg.Broker.Timeout = config.Duration(time.Second)
+			release := make(chan struct{})
+			t.Cleanup(func() { close(release) })
+			hang := func() { <-release }
+			if step == "network" {
+				h.f.netHook = func(context.Context) { hang() }
+			} else {
+				h.f.reportHook = hang
+			}
+			t0 := time.Now()
+			err := h.run()
+			if d := time.Since(t0); d > 1500*time.Millisecond {
+				t.Errorf("failure took %s, deadline 1s", d)
+			}
+			checkFailure(t, h, err, step, klog.CodeDeadlineExceeded, []string{forbidden})
+			if n := h.f.countCalls("report"); n > 1 {
+				t.Errorf("%d reports asked for, want at most 1", n)
+			}
+		})
 	}
 }
 

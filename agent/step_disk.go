@@ -16,11 +16,11 @@ const (
 	diskPollMax   = 500 * time.Millisecond
 )
 
-// stepDisk waits for the disk driver loading in the background and takes the disk the key step's
-// scout found (startScout); if it found none, it waits until exactly one
-// block device carries the configured LUKS UUID. There is no udev in the
-// initramfs: it scans /sys/class/block and reads each device's first 4 KiB,
-// polling with backoff until the deadline.
+// stepDisk waits for the disk driver loading in the background and takes
+// the disk the key step's scout found (startScout); if it found none, it
+// waits until exactly one block device carries the configured LUKS UUID.
+// There is no udev in the initramfs: it scans /sys/class/block and reads
+// each device's first 4 KiB, polling with backoff until the deadline.
 func stepDisk(ctx context.Context, s *State) error {
 	if err := s.awaitModules(ctx, stageDisk); err != nil {
 		return err

@@ -32,10 +32,10 @@ var errNoDepFile = errors.New("no modules.dep")
 //
 // The step waits only for the modules the network and the SNP report need
 // (stageEarly); the others start as soon as a CPU is free and go on
-// loading in the background while the guest talks to the broker: first
-// the disk driver, which the disk search waits for, then device-mapper and
-// the cipher, which unlock waits for, then the root file system's, which
-// the mount step waits for (moduleStages, awaitModules).
+// loading in the background while the guest talks to the broker: the disk
+// driver, which the disk search waits for, device-mapper and the cipher,
+// which unlock waits for, the root file system's and overlay, which the
+// mount step waits for (moduleStages, awaitModules).
 func stepModules(ctx context.Context, s *State) error {
 	mods := s.Config.Modules
 	if len(mods) == 0 {

@@ -30,30 +30,44 @@ const (
 
 // configureDHCP gets a DHCPv4 lease with insomniacslk's nclient4 (discover,
 // offer, request, ack on a packet socket) and applies it as u-root's
-// dhclient did: the address, the routes and /etc/resolv.conf.
-func configureDHCP(ctx context.Context, link netlink.Link) error {
+// dhclient did: the address, the routes and /etc/resolv.conf; it describes
+// the lease it applied.
+func configureDHCP(ctx context.Context, link netlink.Link) (string, error) {
 	name := link.Attrs().Name
 	// nclient4 draws its transaction IDs from a random pool that must be
 	// initialised first (see waitEntropy).
 	if err := waitEntropy(ctx, unix.Getrandom); err != nil {
-		return err
+		return "", err
 	}
 	if err := waitCarrier(ctx, name); err != nil {
-		return err
+		return "", err
 	}
 	c, err := nclient4.New(name, nclient4.WithTimeout(dhcpTimeout), nclient4.WithRetry(dhcpTries))
 	if err != nil {
-		return fmt.Errorf("DHCP on %s: %w", name, err)
+		return "", fmt.Errorf("DHCP on %s: %w", name, err)
 	}
 	defer c.Close()
 	lease, err := c.Request(ctx)
 	if err != nil {
-		return fmt.Errorf("DHCP on %s: %w", name, err)
+		return "", fmt.Errorf("DHCP on %s: %w", name, err)
 	}
 	if err := applyLease(link, lease.ACK); err != nil {
-		return fmt.Errorf("applying DHCP lease: %w", err)
+		return "", fmt.Errorf("applying DHCP lease: %w", err)
 	}
-	return nil
+	return describeLease(lease.ACK), nil
+}
+
+// describeLease is the leased address and the default route's gateway, if
+// the lease gave one, for the log.
+func describeLease(ack *dhcpv4.DHCPv4) string {
+	var gw net.IP
+	for _, r := range leaseRoutes(ack, 0) {
+		if isDefault(r.Dst) {
+			gw = r.Gw
+			break
+		}
+	}
+	return describeAddr(leaseAddr(ack), gw)
 }
 
 // waitCarrier returns once name has a carrier (IFF_LOWER_UP), which the

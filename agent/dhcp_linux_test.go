@@ -72,6 +72,30 @@ func TestLeaseRoutes(t *testing.T) {
 	}
 }
 
+func TestDescribeLease(t *testing.T) {
+	gw := net.IPv4(10, 0, 2, 2)
+	mask := dhcpv4.WithNetmask(net.CIDRMask(24, 32))
+	_, onlink, _ := net.ParseCIDR("10.0.3.0/24")
+	_, anyDst, _ := net.ParseCIDR("0.0.0.0/0")
+	for _, tc := range []struct {
+		name string
+		ack  *dhcpv4.DHCPv4
+		want string
+	}{
+		{"router", ack(t, mask, dhcpv4.WithRouter(gw)), "10.0.2.15/24 via 10.0.2.2"},
+		{"classless default", ack(t, mask, dhcpv4.WithRouter(net.IPv4(10, 0, 2, 9)), dhcpv4.WithOption(
+			dhcpv4.OptClasslessStaticRoute(&dhcpv4.Route{Dest: onlink, Router: net.IPv4zero},
+				&dhcpv4.Route{Dest: anyDst, Router: gw}))), "10.0.2.15/24 via 10.0.2.2"},
+		{"classless, no default", ack(t, mask, dhcpv4.WithOption(dhcpv4.OptClasslessStaticRoute(
+			&dhcpv4.Route{Dest: onlink, Router: gw}))), "10.0.2.15/24"},
+		{"no routes", ack(t), "10.0.2.15/32"},
+	} {
+		if got := describeLease(tc.ack); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
 func TestResolvConfText(t *testing.T) {
 	got := string(resolvConfText([]net.IP{net.IPv4(10, 0, 2, 3), net.IPv4(1, 1, 1, 1)}, []string{"a.example", "b.example"}, "example"))
 	want := "domain example\nnameserver 10.0.2.3\nnameserver 1.1.1.1\nsearch a.example b.example\n"

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strings"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -22,13 +21,11 @@ const (
 )
 
 // netlinkConfigurer configures the interface with netlink, by DHCP
-// (insomniacslk's nclient4, see configureDHCP) or statically.
+// (insomniacslk's nclient4, see configureDHCP) or statically. Loopback is
+// left to the confidential OS: nothing cvminit does uses it.
 type netlinkConfigurer struct{}
 
 func (netlinkConfigurer) Configure(ctx context.Context, n config.Network) (string, error) {
-	if lo, err := netlink.LinkByName("lo"); err == nil {
-		_ = netlink.LinkSetUp(lo)
-	}
 	link, err := waitLink(ctx, n.Interface)
 	if err != nil {
 		return "", err
@@ -37,14 +34,9 @@ func (netlinkConfigurer) Configure(ctx context.Context, n config.Network) (strin
 		return "", fmt.Errorf("link %s up: %w", n.Interface, err)
 	}
 	if n.Mode == "static" {
-		err = configureStatic(link, n)
-	} else {
-		err = configureDHCP(ctx, link)
+		return configureStatic(link, n)
 	}
-	if err != nil {
-		return "", err
-	}
-	return describeLink(link), nil
+	return configureDHCP(ctx, link)
 }
 
 // waitLink waits for the interface to appear (its driver may still be
@@ -61,28 +53,41 @@ func waitLink(ctx context.Context, name string) (netlink.Link, error) {
 	}
 }
 
-func configureStatic(link netlink.Link, n config.Network) error {
+// configureStatic applies n's address, gateway and name servers to link and
+// describes what it applied.
+func configureStatic(link netlink.Link, n config.Network) (string, error) {
 	addr, err := netlink.ParseAddr(n.Address)
 	if err != nil {
-		return fmt.Errorf("address %s: %w", n.Address, err)
+		return "", fmt.Errorf("address %s: %w", n.Address, err)
 	}
 	if err := netlink.AddrReplace(link, addr); err != nil {
-		return fmt.Errorf("adding %s: %w", n.Address, err)
+		return "", fmt.Errorf("adding %s: %w", n.Address, err)
 	}
-	if n.Gateway != "" {
-		r := &netlink.Route{LinkIndex: link.Attrs().Index, Gw: net.ParseIP(n.Gateway)}
+	gw := net.ParseIP(n.Gateway)
+	if gw != nil {
+		r := &netlink.Route{LinkIndex: link.Attrs().Index, Gw: gw}
 		if err := netlink.RouteReplace(r); err != nil {
-			return fmt.Errorf("default route via %s: %w", n.Gateway, err)
+			return "", fmt.Errorf("default route via %s: %w", n.Gateway, err)
 		}
 	}
+	desc := describeAddr(addr.IPNet, gw)
 	if len(n.DNS) == 0 {
-		return nil
+		return desc, nil
 	}
 	var ns []net.IP
 	for _, d := range n.DNS {
 		ns = append(ns, net.ParseIP(d))
 	}
-	return writeResolvConf(ns, nil, "")
+	return desc, writeResolvConf(ns, nil, "")
+}
+
+// describeAddr is an address and its default gateway, if any, for the log:
+// "10.0.2.15/24 via 10.0.2.2".
+func describeAddr(addr *net.IPNet, gw net.IP) string {
+	if gw == nil {
+		return addr.String()
+	}
+	return addr.String() + " via " + gw.String()
 }
 
 // getrandomFunc is unix.Getrandom's signature.
@@ -124,32 +129,8 @@ func waitEntropy(ctx context.Context, getrandom getrandomFunc) error {
 	}
 }
 
-// describeLink lists the interface's IPv4 addresses and default gateway
-// for the log, e.g. "10.0.2.15/24 via 10.0.2.2".
-func describeLink(link netlink.Link) string {
-	addrs, err := netlink.AddrList(link, netlink.FAMILY_V4)
-	if err != nil {
-		return "?"
-	}
-	var out []string
-	for _, a := range addrs {
-		out = append(out, a.IPNet.String())
-	}
-	desc := strings.Join(out, ",")
-	routes, err := netlink.RouteList(link, netlink.FAMILY_V4)
-	if err != nil {
-		return desc
-	}
-	for _, r := range routes {
-		if isDefault(r.Dst) && r.Gw != nil {
-			return desc + " via " + r.Gw.String()
-		}
-	}
-	return desc
-}
-
-// isDefault reports whether dst is the default destination (netlink
-// reports it as 0.0.0.0/0; older versions as nil).
+// isDefault reports whether dst is the default destination (a route with
+// none, or 0.0.0.0/0).
 func isDefault(dst *net.IPNet) bool {
 	if dst == nil {
 		return true

@@ -93,6 +93,16 @@ func TestWaitEntropy(t *testing.T) {
 	}
 }
 
+func TestDescribeAddr(t *testing.T) {
+	_, addr, _ := net.ParseCIDR("10.0.2.0/24")
+	addr.IP = net.IPv4(10, 0, 2, 15)
+	if got := describeAddr(addr, net.IPv4(10, 0, 2, 2)); got != "10.0.2.15/24 via 10.0.2.2" {
+		t.Errorf("with a gateway: %q", got)
+	}
+	if got := describeAddr(addr, nil); got != "10.0.2.15/24" {
+		t.Errorf("without a gateway: %q", got)
+	}
+}
 func TestIsDefault(t *testing.T) {
 	for _, tc := range []struct {
 		cidr string // "" means nil

@@ -58,6 +58,7 @@ type fake struct {
 	table      VerityTable // the table Create got
 	checkErr   error
 	switchErr  error
+	kmsg       io.Writer // the kernel log OpenKmsg opens (nil: none)
 
 	keyLenAtSwitch int
 	sleeps         []time.Duration
@@ -127,7 +128,21 @@ func (i fakeInfo) ModTime() time.Time { return time.Time{} }
 func (i fakeInfo) IsDir() bool        { return i.mode.IsDir() }
 func (i fakeInfo) Sys() any           { return nil }
 
-func (f *fake) OpenKmsg() (io.Writer, error)    { return nil, fs.ErrNotExist }
+// OpenKmsg hands out f.kmsg as a kernel log whose rate limit was turned
+// off (fakeKmsg); without one there is no kernel log.
+func (f *fake) OpenKmsg() (io.Writer, error) {
+	if f.kmsg == nil {
+		return nil, fs.ErrNotExist
+	}
+	return fakeKmsg{f}, nil
+}
+
+// fakeKmsg writes to its fake's kmsg and records RestoreLimit.
+type fakeKmsg struct{ f *fake }
+
+func (k fakeKmsg) Write(b []byte) (int, error) { return k.f.kmsg.Write(b) }
+func (k fakeKmsg) RestoreLimit() error         { k.f.record("kmsg limit restored"); return nil }
+
 func (f *fake) OpenConsole() (io.Writer, error) { return nil, fs.ErrNotExist }
 
 func (f *fake) ReadFile(name string) ([]byte, error) {

@@ -65,7 +65,8 @@ func newHarness(t *testing.T) *harness {
 			"/newroot/tmp": fs.ModeDir | fs.ModeSticky | 0o777},
 	}
 	f.tpm = &fakeTPM{}
-	return &harness{t: t, f: f, cfg: cfg, kmsg: &syncBuffer{}, console: &syncBuffer{}, cmdline: "console=ttyS0 quiet",
+	f.kmsg = &syncBuffer{}
+	return &harness{t: t, f: f, cfg: cfg, kmsg: f.kmsg.(*syncBuffer), console: &syncBuffer{}, cmdline: "console=ttyS0 quiet",
 		exe: []byte("\x7fELF cvminit under test"), environ: []string{"HOME=/", "TERM=linux"}}
 }
 
@@ -156,7 +157,8 @@ func TestHappyPath(t *testing.T) {
 		"verity size /dev/mapper/root-crypt", "verity create root", "tpm extend 15",
 		"mount ext4 /dev/mapper/root /newroot", "mount tmpfs tmpfs /newroot/tmp", "mount tmpfs tmpfs /run/cvminit-rw",
 		"mount overlay overlay /newroot/etc", "mount overlay overlay /newroot/var",
-		"check /newroot /sbin/init", "tpm extend 11", "tpm close", "switchroot /newroot /sbin/init",
+		"check /newroot /sbin/init", "tpm extend 11", "tpm close", "kmsg limit restored",
+		"switchroot /newroot /sbin/init",
 	}
 	// The root disk is looked for (list) while the key is fetched: once,
 	// in any order with the key step's calls, before the unlock.

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -59,6 +60,8 @@ type State struct {
 	tpm     measurer
 	// broker is the key broker client, made once (brokerClient).
 	broker KeyFetcher
+	// kmsg is the kernel log writer the log step opened; nil without one.
+	kmsg io.Writer
 	// modules is set per stage when its modules are loaded (step modules
 	// starts them); nil when there are none.
 	modules [numStages]*latch

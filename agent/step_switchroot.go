@@ -8,7 +8,8 @@ import (
 )
 
 // stepSwitchRoot checks the new root, measures leave-initrd and closes the
-// TPM, prints the OK status line and hands over to init. The OK line is
+// TPM, prints the OK status line, puts the kernel log's rate limit back
+// (restoreKmsgLimit) and hands over to init. The OK line is
 // printed once every precondition of switch_root holds (a failing
 // measurement fails the boot before it); if switch_root still fails, the
 // failure policy runs without a second final line.
@@ -30,6 +31,7 @@ func stepSwitchRoot(_ context.Context, s *State) error {
 	total := s.sys.Clock.Now().Sub(s.started).Milliseconds()
 	s.out.print(klog.Status{OK: true, Root: s.rootSource(), Init: init, TotalMS: total, TPM: s.TPMStatus})
 	_ = flushBounded(s.opts.Log)
+	restoreKmsgLimit(s)
 	if err := s.sys.Switcher.SwitchRoot(root, init); err != nil {
 		return fmt.Errorf("%w: switch_root to %s, init %s: %w", errAfterFinal, root, init, err)
 	}

@@ -72,7 +72,9 @@ type Mounter interface {
 	Mount(m Mount) error
 }
 
-// LogOpener opens the kernel log and the console once /dev exists.
+// LogOpener opens the kernel log and the console once /dev exists. A
+// kernel log writer that changed the kernel's rate limit on it also has
+// RestoreLimit() error (limitRestorer), which the switchroot step calls.
 type LogOpener interface {
 	OpenKmsg() (io.Writer, error)
 	OpenConsole() (io.Writer, error)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -45,14 +46,54 @@ func (linuxMounter) Mount(m Mount) error {
 
 type linuxLogs struct{}
 
+// devkmsgSysctl is kernel.printk_devkmsg: "ratelimit" (the default), "on"
+// or "off".
+const devkmsgSysctl = "/proc/sys/kernel/printk_devkmsg"
+
 // OpenKmsg opens /dev/kmsg after turning off the kernel's rate limit on
 // writes to it (kernel.printk_devkmsg=on; best effort: printk.devkmsg= on
 // the command line locks the setting). The default limit, ten records per
-// five seconds, dropped most of a boot's info records. The confidential OS
-// inherits the setting.
+// five seconds, dropped most of a boot's info records. The writer's
+// RestoreLimit puts the setting back as it was, for the confidential OS.
 func (linuxLogs) OpenKmsg() (io.Writer, error) {
-	_ = os.WriteFile("/proc/sys/kernel/printk_devkmsg", []byte("on\n"), 0)
-	return os.OpenFile("/dev/kmsg", os.O_WRONLY|unix.O_CLOEXEC, 0)
+	k := kmsg{limit: readLimit()}
+	_ = os.WriteFile(devkmsgSysctl, []byte("on\n"), 0)
+	f, err := os.OpenFile("/dev/kmsg", os.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		_ = k.RestoreLimit()
+		return nil, err
+	}
+	k.File = f
+	return k, nil
+}
+
+// readLimit is kernel.printk_devkmsg's value, or nil when it cannot be read
+// or is not one of the three the kernel knows.
+func readLimit() []byte {
+	b, err := os.ReadFile(devkmsgSysctl)
+	if err != nil {
+		return nil
+	}
+	switch strings.TrimSpace(string(b)) {
+	case "ratelimit", "on", "off":
+		return b
+	}
+	return nil
+}
+
+// kmsg is /dev/kmsg opened by OpenKmsg, with the rate-limit setting it
+// found.
+type kmsg struct {
+	*os.File
+	limit []byte // kernel.printk_devkmsg before OpenKmsg; nil: unknown
+}
+
+// RestoreLimit puts kernel.printk_devkmsg back as OpenKmsg found it.
+func (k kmsg) RestoreLimit() error {
+	if k.limit == nil {
+		return nil
+	}
+	return os.WriteFile(devkmsgSysctl, k.limit, 0)
 }
 
 func (linuxLogs) OpenConsole() (io.Writer, error) {

@@ -98,6 +98,26 @@ func wantOSUp(t *testing.T, e *Env, r *Result) {
 	if !slices.Contains(texts, AESNIOK) {
 		t.Errorf("the root disk's xts(aes) is not AES-NI's alone (no %q line)", AESNIOK)
 	}
+	if want := KmsgLimitPrefix + kmsgLimit(texts); !slices.Contains(texts, want) {
+		t.Errorf("the confidential OS did not get the kernel log's rate limit back (no %q line)", want)
+	}
+}
+
+// kmsgLimit is the kernel.printk_devkmsg the kernel starts with: that of
+// printk.devkmsg= on its command line (the kernel's "Command line:" line),
+// else the default, "ratelimit".
+func kmsgLimit(texts []string) string {
+	for _, l := range texts {
+		if _, cmdline, ok := strings.Cut(l, "Command line: "); ok {
+			for _, w := range strings.Fields(cmdline) {
+				if v, ok := strings.CutPrefix(w, "printk.devkmsg="); ok {
+					return v
+				}
+			}
+			break
+		}
+	}
+	return "ratelimit"
 }
 
 // wantBlob checks whether the confidential OS read BlobPath whole (ok) or

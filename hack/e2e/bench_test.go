@@ -21,9 +21,9 @@ import (
 
 // Environment variables BenchmarkBoot reads.
 const (
-	// envBoots is how many times each init boots (default 9: with 5 the
-	// median ratio still moved by ±0.07 between runs on a shared 2-core
-	// machine, with 3 by ±0.1).
+	// envBoots is how many times each init boots (default 15: with 9 the
+	// median ratio still moved by ±0.08 between runs on a shared 2-core
+	// machine, with 5 by more).
 	envBoots = "BENCH_BOOTS"
 	// envTimeline, when set, is where the SVG of the median boots goes
 	// (cvminit above the baseline; a relative path is taken from the
@@ -121,7 +121,7 @@ func benchBoots(b *testing.B) int {
 	b.Helper()
 	s := os.Getenv(envBoots)
 	if s == "" {
-		return 9
+		return 15
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 1 || n > 50 {

@@ -31,6 +31,10 @@ const (
 	// else AESNIFailed.
 	AESNIOK     = "AES-NI-OK"
 	AESNIFailed = "AES-NI-FAILED"
+	// The OS prints KmsgLimitPrefix and kernel.printk_devkmsg, which
+	// cvminit turns off for its own boot and must have put back to the
+	// kernel's default, "ratelimit".
+	KmsgLimitPrefix = "PRINTK-DEVKMSG="
 	// With a TPM, the OS prints PCRPrefix+"N=<hex>" for PCRs 11, 12 and 15
 	// (from sysfs) and the event log cvminit left at TPMLogPath between
 	// TPMLogBegin and TPMLogEnd.
@@ -60,6 +64,7 @@ echo "` + SecretPrefix + `$(cat /etc/secret-marker)"
 if cat ` + BlobPath + ` >/dev/null; then echo ` + BlobOK + `; else echo ` + BlobFailed + `; fi
 if echo w >/etc/w && echo w >/var/w && echo w >/tmp/w; then echo ` + WritableOK + `; else echo ` + WritableFailed + `; fi
 if grep -q 'xts-aes-aesni' /proc/crypto && ! grep -q 'xts(aes-' /proc/crypto; then echo ` + AESNIOK + `; else echo ` + AESNIFailed + `; fi
+echo "` + KmsgLimitPrefix + `$(cat /proc/sys/kernel/printk_devkmsg)"
 if [ -e /sys/class/tpm/tpm0/pcr-sha256/11 ]; then
 	for p in 11 12 15; do echo "` + PCRPrefix + `$p=$(cat /sys/class/tpm/tpm0/pcr-sha256/$p)"; done
 fi

@@ -26,9 +26,9 @@ type Cmdline struct {
 	Ignored []string
 }
 
-// ParseCmdline reads a kernel command line (the content of /proc/cmdline).
-// Parameters are separated by spaces; double quotes group spaces into a
-// value and are removed, as the kernel does; "--" ends the kernel's part.
+// ParseCmdline reads a kernel command line (the content of /proc/cmdline),
+// splitting it into parameters as the kernel does (splitCmdline); "--"
+// ends the kernel's part.
 // When a key repeats, the last value wins. An invalid value of an honoured
 // key is an error (wrapping ErrInvalid) and leaves that key unset; unknown keys
 // are not errors.
@@ -39,10 +39,10 @@ func ParseCmdline(s string) (Cmdline, error) {
 	}
 	logSet := false
 	for _, p := range splitCmdline(s) {
-		if p == "--" {
+		if p.key == "--" && !p.hasVal {
 			break
 		}
-		key, val, _ := strings.Cut(p, "=")
+		key, val := p.key, p.val
 		switch {
 		case key == CmdlineLog:
 			c.LogLevel, logSet = val, true
@@ -62,28 +62,73 @@ func ParseCmdline(s string) (Cmdline, error) {
 	return c, err
 }
 
-// splitCmdline splits on unquoted whitespace and drops double quotes.
-func splitCmdline(s string) []string {
-	var out []string
-	var cur strings.Builder
-	inQuote, inParam := false, false
-	for _, r := range s {
-		switch {
-		case r == '"':
-			inQuote, inParam = !inQuote, true
-		case !inQuote && (r == ' ' || r == '\t' || r == '\n' || r == '\r'):
-			if inParam {
-				out = append(out, cur.String())
-				cur.Reset()
-			}
-			inParam = false
-		default:
-			cur.WriteRune(r)
-			inParam = true
+// param is one parameter of a kernel command line: key, or key=val.
+type param struct {
+	key, val string
+	hasVal   bool
+}
+
+// splitCmdline splits s into parameters as the kernel's next_arg() does, so
+// that a key means to cvminit what it means to the kernel: a parameter ends
+// at whitespace outside double quotes; its key ends at its first "=" (not
+// counting one in first place); a double quote that opens the parameter or
+// its value is dropped, with the one that ends the parameter; any other
+// quote stays, so `"cvmi"nit.log=x` is not cvminit.log.
+func splitCmdline(s string) []param {
+	var out []param
+	for {
+		s = strings.TrimLeftFunc(s, isKernelSpace)
+		if s == "" {
+			return out
+		}
+		var p param
+		p, s = nextParam(s)
+		out = append(out, p)
+	}
+}
+
+// nextParam takes the parameter s starts with (s starts with no space) and
+// returns it with the rest of s.
+func nextParam(s string) (param, string) {
+	quoted := s[0] == '"'
+	if quoted {
+		s = s[1:]
+	}
+	end, eq, inQuote := len(s), 0, quoted
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if isKernelSpace(rune(c)) && !inQuote {
+			end = i
+			break
+		}
+		if eq == 0 && c == '=' {
+			eq = i
+		}
+		if c == '"' {
+			inQuote = !inQuote
 		}
 	}
-	if inParam {
-		out = append(out, cur.String())
+	arg, rest := s[:end], s[end:]
+	closing := quoted && strings.HasSuffix(arg, `"`) // the kernel drops it once, from the key or the value
+	if eq == 0 {
+		if closing {
+			arg = arg[:len(arg)-1]
+		}
+		return param{key: arg}, rest
 	}
-	return out
+	p := param{key: arg[:eq], val: arg[eq+1:], hasVal: true}
+	if strings.HasPrefix(p.val, `"`) {
+		p.val = p.val[1:]
+		closing = strings.HasSuffix(arg, `"`)
+	}
+	if closing && strings.HasSuffix(p.val, `"`) {
+		p.val = p.val[:len(p.val)-1]
+	}
+	return p, rest
+}
+
+// isKernelSpace is the kernel's isspace() for ASCII: space, \t, \n, \v, \f
+// and \r.
+func isKernelSpace(r rune) bool {
+	return r == ' ' || (r >= '\t' && r <= '\r')
 }

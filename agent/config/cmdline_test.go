@@ -27,6 +27,15 @@ func TestParseCmdline(t *testing.T) {
 		{"cvminit.log", Cmdline{}, true},
 		{"cvminit.log=", Cmdline{}, true},
 		{"xcvminit.log=debug", Cmdline{}, false},
+		// Quotes as the kernel's next_arg() reads them: only those opening
+		// the parameter or its value (with the closing one) are dropped.
+		{`"cvminit.log=warn"`, Cmdline{LogLevel: "warn"}, false},
+		{`""cvmi"nit.log=warn`, Cmdline{}, false},
+		{`cvmi"nit.log=warn"`, Cmdline{}, false},
+		{`"cvminit.log="warn""`, Cmdline{}, true},
+		{"quietcvminit.log=info", Cmdline{LogLevel: "info"}, false},
+		{"=x cvminit.log=debug", Cmdline{LogLevel: "debug"}, false},
+		{`"--" cvminit.log=debug`, Cmdline{}, false},
 	}
 	for _, tt := range tests {
 		got, err := ParseCmdline(tt.in)

@@ -63,10 +63,11 @@ func writableModules() []string { return []string{"overlay"} }
 func workers() int { return max(1, runtime.NumCPU()) }
 
 // backgroundWorkers is how many of them may belong to a background stage:
-// one CPU fewer (at least one). The kernel verifies and links a module
-// without yielding the CPU for long stretches, so a low priority alone
-// does not free a CPU for the steps on the critical path; measured under
-// QEMU with 2 vCPUs, the key step took about 100 ms less with one worker.
+// one CPU fewer (at least one), so that the steps always have a CPU. The
+// kernel verifies and links a module without yielding the CPU for long
+// stretches; measured under QEMU with 2 vCPUs (background loads then at
+// the lowest priority), the key step took about 100 ms less with one
+// worker than with two.
 func backgroundWorkers() int { return max(1, runtime.NumCPU()-1) }
 
 // moduleName is the canonical name of a module file:
@@ -131,10 +132,10 @@ func (p modulePlan) closure(seed func(i int) bool) []bool {
 
 // startModules loads p (whose entries belong to stage) with a
 // moduleLoader, bounded by ctx's deadline but not ended with the step, and
-// returns each stage's latch. Background loads run at the lowest CPU
-// priority (atLowPriority): the steps on the critical path (network,
-// attest, key, then unlock and verity) take the CPUs first, and the
-// modules fill the time those steps wait.
+// returns each stage's latch. Background loads run on their one CPU at a
+// raised priority (atLoadPriority): they are the longest chain to
+// switch_root, and the steps beside them (network, attest, key, then
+// unlock and verity) mostly wait.
 func startModules(ctx context.Context, s *State, p modulePlan, stage []moduleStage) [numStages]*latch {
 	var out [numStages]*latch
 	for i := range out {
@@ -145,7 +146,7 @@ func startModules(ctx context.Context, s *State, p modulePlan, stage []moduleSta
 		if stage[i] == stageEarly {
 			return loadModule(s, p.paths[i])
 		}
-		return atLowPriority(func() error { return loadModule(s, p.paths[i]) })
+		return atLoadPriority(func() error { return loadModule(s, p.paths[i]) })
 	}
 	t0 := s.sys.Clock.Now()
 	l.done = func(st moduleStage, err error) {

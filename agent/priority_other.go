@@ -2,5 +2,5 @@
 
 package agent
 
-// atLowPriority runs f: off Linux there is no per-thread priority to lower.
-func atLowPriority(f func() error) error { return f() }
+// atLoadPriority runs f: off Linux there is no per-thread priority to set.
+func atLoadPriority(f func() error) error { return f() }

@@ -109,22 +109,21 @@ func nextParam(s string) (param, string) {
 		}
 	}
 	arg, rest := s[:end], s[end:]
-	closing := quoted && strings.HasSuffix(arg, `"`) // the kernel drops it once, from the key or the value
+	trim := quoted // the kernel drops one closing quote: the value's, else the parameter's
 	if eq == 0 {
-		if closing {
-			arg = arg[:len(arg)-1]
+		if trim {
+			arg = strings.TrimSuffix(arg, `"`)
 		}
 		return param{key: arg}, rest
 	}
-	p := param{key: arg[:eq], val: arg[eq+1:], hasVal: true}
-	if strings.HasPrefix(p.val, `"`) {
-		p.val = p.val[1:]
-		closing = strings.HasSuffix(arg, `"`)
+	key, val := arg[:eq], arg[eq+1:]
+	if v, ok := strings.CutPrefix(val, `"`); ok {
+		val, trim = v, true
 	}
-	if closing && strings.HasSuffix(p.val, `"`) {
-		p.val = p.val[:len(p.val)-1]
+	if trim {
+		val = strings.TrimSuffix(val, `"`)
 	}
-	return p, rest
+	return param{key: key, val: val, hasVal: true}, rest
 }
 
 // isKernelSpace is the kernel's isspace() for ASCII: space, \t, \n, \v, \f

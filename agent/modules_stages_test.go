@@ -67,14 +67,21 @@ func TestModuleStages(t *testing.T) {
 		mp("k/virtio_blk.ko"), mp("k/dm-mod.ko"), mp("k/dm-crypt.ko"), mp("k/ext4.ko"), mp("k/overlay.ko")}
 	dep := "k/virtio.ko:\nk/virtio_pci.ko: k/virtio.ko\nk/crc16.ko:\nk/mbcache.ko:\nk/virtio_blk.ko: k/virtio.ko\n" +
 		"k/dm-mod.ko:\nk/dm-crypt.ko: k/dm-mod.ko k/crc16.ko\nk/ext4.ko: k/crc16.ko k/mbcache.ko\nk/overlay.ko:\n"
-	ext4 := make(chan struct{})
-	g := &gatedLoader{gate: map[string]chan struct{}{mods[7]: ext4}, fail: map[string]error{mods[7]: errors.New("ENOEXEC")}}
+	// crc16, the first background load, holds the background worker until
+	// the step has returned: by then virtio is loaded, so the disk driver
+	// is ready before the background loads could reach ext4 (which would
+	// hold the one background worker at its gate) however the scheduler
+	// runs the loads.
+	crc16, ext4 := make(chan struct{}), make(chan struct{})
+	g := &gatedLoader{gate: map[string]chan struct{}{mods[2]: crc16, mods[7]: ext4},
+		fail: map[string]error{mods[7]: errors.New("ENOEXEC")}}
 	var log bytes.Buffer
 	s := modState(mods, map[string][]byte{testModDir + "/modules.dep": []byte(dep)}, g, &log)
 	s.Config.Disk.FSType = "ext4"
 	if err := stepModules(context.Background(), s); err != nil {
 		t.Fatal(err)
 	}
+	close(crc16)
 	if ev := g.log(); !slices.Contains(ev, "end "+mods[1]) {
 		t.Errorf("after the step: %v; want virtio_pci loaded", ev)
 	}
